@@ -1,0 +1,3 @@
+from terraseg.cli import main
+
+main()

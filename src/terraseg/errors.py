@@ -1,0 +1,29 @@
+"""Errors raised for user mistakes (bad input files, bad configs, bad model files).
+
+Every ``TerrasegError`` message is one sentence that names the file or key and the problem. The CLI
+prints it on one line (no traceback) and exits with status 2; the GUI shows it in a dialog.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class TerrasegError(Exception):
+    """A user-facing error: bad input, bad configuration, bad model file."""
+
+    def __init__(self, message: str, path: str | Path | None = None):
+        self.path = str(path) if path is not None else None
+        super().__init__(f"{path}: {message}" if path is not None else message)
+
+
+class DataError(TerrasegError):
+    """An image, mask or data set on disk is missing, unreadable or inconsistent."""
+
+
+class ConfigError(TerrasegError):
+    """A YAML config or dataset description is invalid (names the key and what is wrong)."""
+
+
+class ModelError(TerrasegError):
+    """A model name, option or model file is invalid."""
