@@ -1,0 +1,179 @@
+"""ONNX Runtime prediction backend: runs an exported terraseg model without torch.
+
+``OnnxBackend(path)`` follows the backend protocol of ``terraseg.predict``: ``.meta`` is the
+``BundleMeta`` stored in the ONNX metadata by ``terraseg export`` and
+``backend(batch float32 (N, C, h, w), already normalised) -> float32 (N, K, h, w)`` probabilities.
+
+This module imports only numpy and onnxruntime (never torch), so ``terraseg predict --backend onnx``
+and the standalone desktop app run on machines without torch. ``precision="int8"`` runs a
+statically quantised copy made by ``terraseg.predict.quantize`` (cached, made once per model).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from terraseg.bundle import BundleMeta
+from terraseg.errors import DataError, ModelError
+
+META_KEY = "terraseg"
+EXPORT_KEY = "terraseg_export"
+ONNX_NAME = "model.onnx"
+PRECISIONS = ("fp32", "int8")
+
+
+def _session_options(threads: int | None = None):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # errors only
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads:
+        options.intra_op_num_threads = int(threads)
+    return options
+
+
+def _default_providers(device: str = "cpu") -> list[str]:
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    if str(device).startswith("cuda"):
+        if "CUDAExecutionProvider" not in available:
+            raise ModelError("device 'cuda' asked for, but this onnxruntime has no CUDA provider")
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
+
+
+def read_metadata_props(path: str | Path) -> dict[str, str]:
+    """The ``metadata_props`` of an ONNX file as a dict (weights are not loaded when onnx is present)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError("ONNX model file not found", path)
+    try:
+        import onnx
+    except ImportError:  # the standalone app may ship onnxruntime only
+        onnx = None
+    try:
+        if onnx is not None:
+            proto = onnx.load(str(path), load_external_data=False)
+            return {p.key: p.value for p in proto.metadata_props}
+        import onnxruntime as ort
+
+        session = ort.InferenceSession(str(path), _session_options(1), providers=["CPUExecutionProvider"])
+        return dict(session.get_modelmeta().custom_metadata_map)
+    except Exception as exc:  # protobuf / runtime errors for a damaged or foreign file
+        raise ModelError(f"unreadable ONNX model ({exc.__class__.__name__})", path) from None
+
+
+def read_onnx_meta(path: str | Path) -> BundleMeta:
+    """The ``BundleMeta`` stored in an ONNX file by ``terraseg export`` (no torch, no session)."""
+    return _meta_from_props(read_metadata_props(path), path)
+
+
+def _meta_from_props(props: dict[str, str], path) -> BundleMeta:
+    raw = props.get(META_KEY)
+    if raw is None:
+        raise ModelError("ONNX model carries no terraseg metadata; export it with `terraseg export`", path)
+    try:
+        d = json.loads(raw)
+    except json.JSONDecodeError:
+        raise ModelError("terraseg metadata in the ONNX model is not valid JSON", path) from None
+    if not isinstance(d, dict):
+        raise ModelError("terraseg metadata in the ONNX model is not a JSON object", path)
+    return BundleMeta.from_json(d, path)
+
+
+def resolve_onnx_path(path: str | Path) -> Path:
+    """An ``.onnx`` file as given, or the ``model.onnx`` inside a bundle folder.
+
+    A bundle folder without ``model.onnx`` is exported once into the cache (this needs torch).
+    """
+    p = Path(path)
+    if p.is_dir():
+        inside = p / ONNX_NAME
+        if inside.is_file():
+            return inside
+        if (p / "bundle.json").is_file():
+            from terraseg.predict.quantize import exported_copy
+
+            return exported_copy(p)
+        raise ModelError(f"folder holds neither {ONNX_NAME} nor a terraseg bundle", p)
+    if p.name == "bundle.json" or p.name == "model.safetensors":
+        return resolve_onnx_path(p.parent)
+    if not p.is_file():
+        raise ModelError("ONNX model file not found", p)
+    return p
+
+
+class OnnxBackend:
+    """Class probabilities from an exported ONNX model through onnxruntime.
+
+    ``path``: an ``.onnx`` file written by ``terraseg export`` (or a bundle folder, see
+    ``resolve_onnx_path``). ``precision``: ``"fp32"`` or ``"int8"`` (a statically quantised copy,
+    made on first use and cached; ``calibration`` optionally gives normalised tiles
+    ``(N, C, h, w)`` from real imagery for it, otherwise smooth random tiles are used). A file that
+    is already int8 runs as it is. ``providers`` defaults to the CPU provider (CUDA with
+    ``device="cuda"``); ``threads`` sets onnxruntime's intra-op threads (default: all cores).
+    """
+
+    name = "onnx"
+
+    def __init__(
+        self,
+        path: str | Path,
+        precision: str = "fp32",
+        providers: Sequence[str] | None = None,
+        *,
+        device: str = "cpu",
+        threads: int | None = None,
+        calibration: np.ndarray | None = None,
+        cache_dir: str | Path | None = None,
+    ) -> None:
+        import onnxruntime as ort
+
+        if precision not in PRECISIONS:
+            raise ModelError(f"unknown precision {precision!r} for the ONNX backend; choose fp32 or int8")
+        self.source_path = resolve_onnx_path(path)
+        props = read_metadata_props(self.source_path)
+        self.meta: BundleMeta = _meta_from_props(props, self.source_path)
+        file_precision = json.loads(props.get(EXPORT_KEY, "{}")).get("precision", "fp32")
+        run_path = self.source_path
+        if precision == "int8" and file_precision != "int8":
+            from terraseg.predict.quantize import cached_int8
+
+            run_path = cached_int8(self.source_path, calibration=calibration, cache_dir=cache_dir)
+        self.precision = "int8" if "int8" in (precision, file_precision) else "fp32"
+        self.path = Path(run_path)
+        self.device = device
+        self.providers = list(providers) if providers else _default_providers(device)
+        try:
+            self.session = ort.InferenceSession(str(self.path), _session_options(threads), providers=self.providers)
+        except Exception as exc:
+            first = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
+            raise ModelError(f"onnxruntime cannot load the model ({first[:200]})", self.path) from None
+        inputs = self.session.get_inputs()
+        if len(inputs) != 1:
+            raise ModelError(f"expected an ONNX model with one input, found {len(inputs)}", self.path)
+        self.input_name = inputs[0].name
+        self.output_name = self.session.get_outputs()[0].name
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        """Probabilities ``float32 (N, K, h, w)`` for a normalised batch ``float32 (N, C, h, w)``."""
+        batch = np.asarray(batch)
+        if batch.ndim != 4 or batch.shape[1] != self.meta.in_channels:
+            raise DataError(f"model expects a batch (N, {self.meta.in_channels}, h, w), got shape {tuple(batch.shape)}")
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        out = self.session.run([self.output_name], {self.input_name: batch})[0]
+        return np.asarray(out, dtype=np.float32)
+
+    def __repr__(self) -> str:
+        return f"OnnxBackend({str(self.source_path)!r}, precision={self.precision!r}, providers={self.providers})"
+
+    def info(self) -> dict[str, Any]:
+        return {"backend": self.name, "path": str(self.path), "precision": self.precision,
+                "providers": self.providers, "threads": os.cpu_count()}
