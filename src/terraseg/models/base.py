@@ -1,0 +1,86 @@
+"""Small base classes shared by every terraseg architecture.
+
+``SegmentationModel`` owns the "any input size" behaviour: ``forward`` pads the input on the bottom and
+right to a multiple of ``output_stride`` (``F.pad`` with sizes computed from the input shape, so ONNX
+export keeps H and W dynamic), runs ``forward_padded`` and crops every output back to the input size.
+Padding lives in ``forward`` only, so it adds no parameters or buffers and never changes
+``state_dict`` keys.
+
+Subclasses implement ``forward_padded(x)`` and ``encoder_modules()`` (the modules that count as the
+encoder for ``terraseg.models.param_groups``).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+PAD_MODES = ("replicate", "reflect", "constant")
+
+
+class MultitaskOutput(NamedTuple):
+    """Output of the conditioned multitask ResUNet-a (``resuneta_d6_multitask``).
+
+    All fields are ``(N, ·, H, W)`` tensors at the input resolution:
+
+    * ``segmentation`` – ``(N, K, H, W)`` class probabilities (softmax over K, each pixel sums to 1);
+      this is what ``terraseg.models.probabilities`` returns.
+    * ``boundary`` – ``(N, K, H, W)`` class probabilities (softmax over K) of the boundary task: the
+      training target is the one-hot class of boundary pixels (e.g. the class whose region a boundary
+      pixel belongs to); each pixel sums to 1.
+    * ``distance`` – ``(N, K, H, W)`` in [0, 1] (sigmoid, one channel per class): the normalised
+      distance transform of each class mask (0 outside / at the edge, 1 at the class's interior maximum).
+    * ``color`` – ``(N, 3, H, W)`` in [0, 1] (sigmoid): reconstruction of the input's colour in HSV
+      (hue, saturation, value each scaled to [0, 1]).
+    """
+
+    segmentation: torch.Tensor
+    boundary: torch.Tensor
+    distance: torch.Tensor
+    color: torch.Tensor
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int, mode: str = "replicate") -> torch.Tensor:
+    """Pad ``x`` (N, C, H, W) on the bottom/right so that H and W are multiples of ``multiple``."""
+    if multiple <= 1:
+        return x
+    h, w = x.shape[-2], x.shape[-1]
+    pad_h = (multiple - h % multiple) % multiple
+    pad_w = (multiple - w % multiple) % multiple
+    if mode == "constant":
+        return F.pad(x, (0, pad_w, 0, pad_h), mode="constant", value=0.0)
+    return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+
+
+def _crop(t: torch.Tensor, h, w) -> torch.Tensor:
+    return t[..., :h, :w]
+
+
+class SegmentationModel(nn.Module):
+    """Base class: pad to the stride, run the network, crop back.
+
+    Attributes set by subclasses: ``output_stride`` (int, the factor H and W must be divisible by),
+    ``pad_mode`` (``"replicate"`` default, ``"reflect"`` or ``"constant"`` zeros). Replicate padding is
+    the default because it works for any input size (reflect needs the pad to be smaller than the
+    input) and exports to ONNX ``Pad(mode="edge")``.
+    """
+
+    output_stride: int = 32
+    pad_mode: str = "replicate"
+
+    def forward(self, x: torch.Tensor):
+        h, w = x.shape[-2], x.shape[-1]
+        out = self.forward_padded(pad_to_multiple(x, self.output_stride, self.pad_mode))
+        if isinstance(out, MultitaskOutput):
+            return MultitaskOutput(*(_crop(t, h, w) for t in out))
+        return _crop(out, h, w)
+
+    def forward_padded(self, x: torch.Tensor):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def encoder_modules(self) -> list[nn.Module]:  # pragma: no cover - abstract
+        """Modules whose parameters form the encoder group of ``param_groups``."""
+        raise NotImplementedError

@@ -1,0 +1,158 @@
+"""segmentation-models-pytorch architectures behind terraseg's wrapper.
+
+``smp:<Arch>`` builds any smp architecture (``Unet``, ``UnetPlusPlus``, ``FPN``, ``PSPNet``,
+``DeepLabV3``, ``DeepLabV3Plus``, ``Linknet``, ``MAnet``, ``PAN``, ``UPerNet``, ``Segformer``, ``DPT``)
+with any smp encoder or any timm model as ``tu-<timm name>`` (``encoder_name=...``). The named
+shortcuts ``deeplabv3plus`` and ``resunet34`` are smp models with the reference configurations.
+
+The smp model sits in ``self.model`` of an ``SmpModel`` (so state_dict keys start with ``model.``);
+the encoder group of ``param_groups`` is ``model.encoder``, everything else (decoder, segmentation
+head) is the head group.
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from terraseg.errors import ModelError
+from terraseg.models.base import PAD_MODES, SegmentationModel
+from terraseg.models.weights import download_error, load_local_weights, resolve_weights
+
+# options terraseg controls itself (forbidden as smp options)
+_RESERVED = {"in_channels", "classes", "activation", "aux_params", "encoder_weights", "self", "kwargs"}
+
+
+def architectures() -> dict[str, type]:
+    """{lower-case name: smp class} for every architecture of the installed smp."""
+    import segmentation_models_pytorch as smp
+
+    return dict(smp.MODEL_ARCHITECTURES_MAPPING)
+
+
+def arch_class(arch: str) -> type:
+    archs = architectures()
+    cls = archs.get(arch.lower())
+    if cls is None:
+        names = ", ".join(f"smp:{c.__name__}" for c in archs.values())
+        raise ModelError(f"unknown smp architecture {arch!r}; available: {names}")
+    return cls
+
+
+def arch_options(cls: type) -> dict[str, Any]:
+    """{option: default} accepted by an smp architecture (without terraseg-controlled ones)."""
+    out = {}
+    for name, p in inspect.signature(cls.__init__).parameters.items():
+        if name in _RESERVED or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
+            continue
+        out[name] = None if p.default is inspect.Parameter.empty else p.default
+    return out
+
+
+def encoder_names() -> list[str]:
+    """smp's own encoders; any timm model also works as ``tu-<name>``."""
+    import segmentation_models_pytorch as smp
+
+    return sorted(smp.encoders.get_encoder_names())
+
+
+def _check_encoder(name: str) -> None:
+    if name.startswith("tu-"):
+        import timm
+
+        if not timm.is_model(name[3:]):
+            raise ModelError(f"unknown timm encoder {name!r} (timm has no model {name[3:]!r}); "
+                             "see `timm.list_models()` for names")
+        return
+    known = encoder_names()
+    if name not in known:
+        import difflib
+
+        close = difflib.get_close_matches(name, known, n=5, cutoff=0.5)
+        hint = f"did you mean {', '.join(close)}? " if close else ""
+        raise ModelError(f"unknown encoder {name!r}; {hint}run `terraseg models encoders` for the "
+                         f"{len(known)} smp encoders, or use any timm model as 'tu-<name>'")
+
+
+class SmpModel(SegmentationModel):
+    """An smp model with terraseg's pad-to-stride/crop wrapper. Encoder: ``model.encoder``."""
+
+    def __init__(self, model: nn.Module, pad_mode: str = "replicate"):
+        super().__init__()
+        self.model = model
+        stride = int(getattr(model.encoder, "output_stride", 32) or 32)
+        # the decoders upsample the deepest features by fixed factors: keep at least the patch size
+        # of ViT-like encoders and 2**depth
+        self.output_stride = max(stride, 1)
+        self.pad_mode = pad_mode
+
+    def forward_padded(self, x):
+        return self.model(x)
+
+    def encoder_modules(self) -> list[nn.Module]:
+        return [self.model.encoder]
+
+
+def build_smp(arch: str, in_channels: int, num_classes: int, encoder_name: str | None = None,
+              encoder_weights: Any = None, pretrained: Any = None, pad_mode: str = "replicate",
+              **options: Any) -> SmpModel:
+    """Build ``smp.<arch>`` wrapped in ``SmpModel``; weights are random unless asked for."""
+    cls = arch_class(arch)
+    allowed = arch_options(cls)
+    if encoder_name is None:
+        encoder_name = allowed.get("encoder_name") or "resnet34"
+    _check_encoder(encoder_name)
+    if pad_mode not in PAD_MODES:
+        raise ModelError(f"pad_mode must be one of {', '.join(PAD_MODES)}, not {pad_mode!r}")
+    unknown = [k for k in options if k not in allowed]
+    if unknown and not encoder_name.startswith("tu-"):
+        raise ModelError(f"unknown option(s) {', '.join(unknown)} for smp:{cls.__name__}; options: "
+                         f"{', '.join(sorted(set(allowed) | {'encoder_weights', 'pretrained', 'pad_mode'}))}")
+    weights = resolve_weights(encoder_weights, pretrained)
+    if weights is not None and encoder_name.startswith("tu-") and not isinstance(weights, Path):
+        weights = True  # timm universal encoders: the pretrained tag is part of the encoder name
+    kwargs = dict(encoder_name=encoder_name, in_channels=in_channels, classes=num_classes, **options)
+    what = f"smp:{cls.__name__} encoder {encoder_name!r}"
+    try:
+        if weights is None or isinstance(weights, Path):
+            model = cls(encoder_weights=None, **kwargs)
+        else:
+            try:
+                model = cls(encoder_weights=weights, **kwargs)
+            except KeyError as exc:  # unknown weights name for this encoder
+                raise ModelError(f"{what}: {exc.args[0] if exc.args else exc}") from None
+            except (ModelError, TypeError):
+                raise
+            except Exception as exc:  # network / cache failures (OSError, HTTP, offline mode, ...)
+                raise download_error(what, exc) from None
+    except (TypeError, ValueError, AssertionError, RuntimeError) as exc:
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+        raise ModelError(f"cannot build smp:{cls.__name__} with {encoder_name!r}: {msg}") from None
+    if isinstance(weights, Path):
+        load_local_weights(model.encoder, weights)
+    return SmpModel(model, pad_mode=pad_mode)
+
+
+def build_deeplabv3plus(in_channels: int, num_classes: int, encoder_name: str = "resnet50",
+                        output_stride: int = 16, encoder_weights: Any = None, pretrained: Any = None,
+                        pad_mode: str = "replicate", **options: Any) -> SmpModel:
+    """DeepLabv3+ (Chen et al. 2018) from smp: ResNet-50 (default) or ResNet-101 encoder, output
+    stride 16 (default) or 8. Further smp DeepLabV3Plus options pass through."""
+    if int(output_stride) not in (8, 16):
+        raise ModelError(f"output_stride must be 8 or 16 for deeplabv3plus, not {output_stride!r}")
+    return build_smp("deeplabv3plus", in_channels, num_classes, encoder_name=encoder_name,
+                     encoder_weights=encoder_weights, pretrained=pretrained, pad_mode=pad_mode,
+                     encoder_output_stride=int(output_stride), **options)
+
+
+def build_resunet34(in_channels: int, num_classes: int, encoder_weights: Any = None, pretrained: Any = None,
+                    pad_mode: str = "replicate", **options: Any) -> SmpModel:
+    """ResUNet-34: smp U-Net with a ResNet-34 encoder (random init, or ImageNet with
+    ``encoder_weights="imagenet"`` / a local file). Further smp Unet options pass through."""
+    if "encoder_name" in options:
+        raise ModelError("resunet34 always uses the resnet34 encoder; use smp:Unet with encoder_name=... instead")
+    return build_smp("unet", in_channels, num_classes, encoder_name="resnet34",
+                     encoder_weights=encoder_weights, pretrained=pretrained, pad_mode=pad_mode, **options)

@@ -1,0 +1,3 @@
+from terraseg.models.unet.model import UNet
+
+__all__ = ["UNet"]
