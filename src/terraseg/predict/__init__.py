@@ -1,0 +1,52 @@
+"""Prediction: full-resolution sliding-window inference on scenes of any size.
+
+Public API (imported lazily; ``import terraseg.predict`` imports neither torch nor rasterio)::
+
+    from terraseg.predict import predict_array, predict_file, predict_batch, load_backend
+
+* ``predict_array(model, array)`` -> ``Prediction(classes, confidence, probabilities)``
+* ``predict_file(model, input_path, out_dir, ...)`` -> ``{output kind: Path}`` (streaming)
+* ``predict_batch(model, inputs, out_dir, ...)`` -> ``BatchResult`` (many files, resume)
+* ``load_backend(path, backend="torch"|"onnx", device=..., precision=...)`` -> backend
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "Prediction": "engine",
+    "PredictionCancelled": "engine",
+    "predict_array": "engine",
+    "predict_file": "engine",
+    "output_paths": "engine",
+    "PredictOptions": "engine",
+    "Backend": "backends",
+    "TorchBackend": "backends",
+    "load_backend": "backends",
+    "as_backend": "backends",
+    "OnnxBackend": "onnx_backend",
+    "TileGrid": "tiler",
+    "tile_windows": "tiler",
+    "window_2d": "blend",
+    "predict_batch": "batch",
+    "BatchResult": "batch",
+    "expand_inputs": "batch",
+    "area_report": "areas",
+    "vectorize": "vectorize",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'terraseg.predict' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"terraseg.predict.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,118 @@
+"""Inference backends: one protocol for torch and ONNX Runtime.
+
+A backend has ``.meta`` (a :class:`terraseg.bundle.BundleMeta`) and is called with an already
+normalised float32 batch ``(N, C, h, w)``; it returns float32 class probabilities ``(N, K, h, w)``.
+The prediction engine, the evaluator and the GUI only use this protocol, so any backend works
+everywhere. ``TorchBackend`` lives here; ``OnnxBackend`` lives in ``terraseg.predict.onnx_backend``
+and is imported only when asked for (so the ONNX path never imports torch).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from terraseg.errors import ConfigError, ModelError
+
+BACKENDS = ("torch", "onnx")
+PRECISIONS = ("fp32", "bf16", "int8")
+
+
+@runtime_checkable
+class Backend(Protocol):
+    meta: Any  # terraseg.bundle.BundleMeta
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray: ...
+
+
+def _torch_probabilities(output):
+    """Class probabilities from any model output (``terraseg.models.probabilities``)."""
+    try:
+        from terraseg.models import probabilities
+    except ImportError:  # the model registry predates ``probabilities``: plain softmax of logits
+        import torch
+
+        seg = getattr(output, "segmentation", None)
+        if seg is not None:
+            return seg
+        if isinstance(output, dict) and "segmentation" in output:
+            return output["segmentation"]
+        return torch.softmax(output, dim=1)
+    return probabilities(output)
+
+
+class TorchBackend:
+    """Runs a bundle's torch model. ``precision="bf16"`` uses ``torch.autocast`` (CPU or CUDA)."""
+
+    def __init__(self, bundle, device: str = "cpu", precision: str = "fp32"):
+        import torch
+
+        from terraseg.bundle import Bundle, load_bundle
+
+        if precision not in ("fp32", "bf16"):
+            if precision == "int8":
+                raise ConfigError("int8 precision needs the ONNX backend (--backend onnx)")
+            raise ConfigError(f"unknown precision {precision!r} for the torch backend; choose fp32 or bf16")
+        device = str(device)
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise ConfigError(f"device {device!r} requested but CUDA is not available on this machine")
+        if device != "cpu" and not device.startswith("cuda"):
+            raise ConfigError(f"unknown device {device!r}; choose cpu or cuda")
+        if not isinstance(bundle, Bundle):
+            bundle = load_bundle(bundle, device=device)
+        self.bundle = bundle
+        self.meta = bundle.meta
+        self.device = torch.device(device)
+        self.precision = precision
+        self.model = bundle.model.eval().to(self.device)
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        import torch
+
+        x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(self.device)
+        with torch.inference_mode():
+            if self.precision == "bf16":
+                with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16):
+                    probs = _torch_probabilities(self.model(x))
+            else:
+                probs = _torch_probabilities(self.model(x))
+        return probs.float().cpu().numpy()
+
+    def __repr__(self) -> str:
+        return f"TorchBackend({self.meta.architecture}, device={self.device}, precision={self.precision})"
+
+
+def load_backend(path: str | Path, backend: str = "torch", device: str = "cpu", precision: str = "fp32"):
+    """Open a model for prediction: a bundle (torch) or an exported ``.onnx`` file (ONNX Runtime)."""
+    if backend == "auto":
+        backend = "onnx" if Path(path).suffix.lower() == ".onnx" else "torch"
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if precision not in PRECISIONS:
+        raise ConfigError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if backend == "onnx":
+        try:
+            from terraseg.predict.onnx_backend import OnnxBackend
+        except ModuleNotFoundError as exc:
+            if exc.name == "terraseg.predict.onnx_backend":
+                raise ModelError("the ONNX backend is not available in this installation", path) from None
+            raise
+        return OnnxBackend(path, precision=precision)
+    if Path(path).suffix.lower() == ".onnx":
+        raise ConfigError(f"{path} is an ONNX model; use --backend onnx (or a bundle folder for torch)")
+    return TorchBackend(path, device=device, precision=precision)
+
+
+def as_backend(model, device: str = "cpu", precision: str = "fp32"):
+    """A backend for ``model``: a backend is returned as is, a Bundle or a path is opened."""
+    from terraseg.bundle import Bundle  # light: no torch
+
+    if isinstance(model, (str, Path)):
+        return load_backend(model, backend="auto", device=device, precision=precision)
+    if isinstance(model, Bundle):
+        return TorchBackend(model, device=device, precision=precision)
+    if callable(model) and hasattr(model, "meta"):
+        return model
+    raise TypeError(f"expected a backend, a Bundle or a model path, got {type(model).__name__}")

@@ -1,0 +1,121 @@
+"""Sliding-window tiling of a scene into fixed-size tiles.
+
+Every tile has the same shape, so tiles can be batched:
+
+* along an axis longer than the tile, tiles start every ``stride = tile - overlap`` pixels and the
+  last tile is shifted inward so that it ends exactly at the scene edge (never shrunk, never padded);
+* along an axis shorter than the tile, a single tile covers the whole axis and is padded up to the
+  tile size before inference (the padded part is cut off again afterwards).
+
+Windows are :class:`rasterio.windows.Window` values clipped to the scene (``col_off, row_off, width,
+height``); :func:`pad_amounts` says how much padding a window needs to reach the tile size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+from terraseg.errors import ConfigError
+
+
+def resolve_overlap(tile_size: int, overlap: int | float | None) -> int:
+    """Overlap in pixels: ``None`` -> a quarter of the tile; a float in (0, 1) -> that fraction."""
+    if overlap is None:
+        return tile_size // 4
+    if isinstance(overlap, float) and 0 < overlap < 1:
+        overlap = int(round(tile_size * overlap))
+    overlap = int(overlap)
+    if overlap < 0 or overlap >= tile_size:
+        raise ConfigError(f"overlap must be between 0 and tile size - 1 ({tile_size - 1}), got {overlap}")
+    return overlap
+
+
+def axis_starts(length: int, tile: int, stride: int) -> list[int]:
+    """Start offsets of tiles along one axis (sorted, unique); the last tile ends at ``length``."""
+    if length <= 0:
+        raise ValueError(f"axis length must be positive, got {length}")
+    if tile <= 0 or stride <= 0:
+        raise ValueError("tile size and stride must be positive")
+    if length <= tile:
+        return [0]
+    starts = list(range(0, length - tile, stride))
+    starts.append(length - tile)
+    return sorted(set(starts))
+
+
+@dataclass(frozen=True)
+class TileGrid:
+    """The tile layout of a ``height`` x ``width`` scene."""
+
+    height: int
+    width: int
+    tile_size: int
+    overlap: int
+
+    def __post_init__(self) -> None:
+        if self.tile_size < 1:
+            raise ConfigError(f"tile size must be at least 1, got {self.tile_size}")
+        if self.height < 1 or self.width < 1:
+            raise ValueError(f"empty scene ({self.width}x{self.height})")
+        resolve_overlap(self.tile_size, self.overlap)
+
+    @property
+    def stride(self) -> int:
+        return self.tile_size - self.overlap
+
+    @property
+    def tile_height(self) -> int:
+        """Height of every window (the tile size, or the scene height when that is smaller)."""
+        return min(self.tile_size, self.height)
+
+    @property
+    def tile_width(self) -> int:
+        return min(self.tile_size, self.width)
+
+    @property
+    def row_starts(self) -> list[int]:
+        return axis_starts(self.height, self.tile_size, self.stride)
+
+    @property
+    def col_starts(self) -> list[int]:
+        return axis_starts(self.width, self.tile_size, self.stride)
+
+    def __len__(self) -> int:
+        return len(self.row_starts) * len(self.col_starts)
+
+    def windows(self) -> list:
+        """All tile windows, row by row."""
+        return [w for row in self.rows() for w in row]
+
+    def rows(self) -> Iterator[list]:
+        """Tile windows grouped by tile row (all windows of one row share ``row_off``)."""
+        from rasterio.windows import Window
+
+        cols = self.col_starts
+        for r in self.row_starts:
+            yield [Window(c, r, self.tile_width, self.tile_height) for c in cols]
+
+    def pad_amounts(self) -> tuple[int, int]:
+        """(bottom, right) padding that brings every window up to ``tile_size`` x ``tile_size``."""
+        return self.tile_size - self.tile_height, self.tile_size - self.tile_width
+
+    def output_strips(self) -> list[tuple[int, int]]:
+        """Row ranges ``(start, stop)`` the streaming engine finalises, in order.
+
+        After tile row ``i`` is done, no later tile touches the rows above the start of tile row
+        ``i + 1``; those rows are final. The strips partition ``range(height)`` exactly, so every
+        output pixel is written exactly once.
+        """
+        starts = self.row_starts
+        bounds = starts[1:] + [self.height]
+        strips, top = [], 0
+        for stop in bounds:
+            strips.append((top, stop))
+            top = stop
+        return strips
+
+
+def tile_windows(height: int, width: int, tile_size: int, overlap: int | float | None = None) -> list:
+    """Convenience: all tile windows for a scene (see :class:`TileGrid`)."""
+    return TileGrid(height, width, tile_size, resolve_overlap(tile_size, overlap)).windows()

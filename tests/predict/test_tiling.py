@@ -1,0 +1,161 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from terraseg.errors import ConfigError
+from terraseg.predict.blend import window_2d
+from terraseg.predict.engine import infer, predict_array
+from terraseg.predict.tiler import TileGrid, axis_starts, resolve_overlap, tile_windows
+
+from predict_helpers import PixelBackend, make_meta, position_image
+
+SIZES = [(1, 1), (5, 70), (31, 32), (32, 32), (33, 32), (64, 64), (96, 128), (97, 131), (200, 45), (257, 250)]
+
+
+@pytest.mark.parametrize("h,w", SIZES)
+@pytest.mark.parametrize("tile,overlap", [(32, 8), (32, 0), (48, 47), (64, 16)])
+def test_windows_cover_every_pixel_and_stay_inside(h, w, tile, overlap):
+    grid = TileGrid(h, w, tile, overlap)
+    count = np.zeros((h, w), np.int32)
+    for win in grid.windows():
+        assert win.col_off >= 0 and win.row_off >= 0
+        assert win.col_off + win.width <= w and win.row_off + win.height <= h
+        # every window has the full tile size unless the scene is smaller than a tile
+        assert win.height == min(tile, h) and win.width == min(tile, w)
+        count[win.row_off:win.row_off + win.height, win.col_off:win.col_off + win.width] += 1
+    assert count.min() >= 1
+    # the output strips partition the rows: every output pixel is written exactly once
+    written = np.zeros(h, np.int32)
+    for top, bottom in grid.output_strips():
+        written[top:bottom] += 1
+    assert (written == 1).all()
+    assert len(grid.output_strips()) == len(grid.row_starts)
+    # consecutive tiles overlap by at least the requested amount (edge tiles shifted inward)
+    starts = grid.row_starts
+    for a, b in zip(starts, starts[1:]):
+        assert 0 < b - a <= tile - overlap
+
+
+def test_exact_multiple_has_no_extra_tile():
+    assert axis_starts(96, 32, 32) == [0, 32, 64]
+    assert axis_starts(100, 32, 32) == [0, 32, 64, 68]
+    assert axis_starts(20, 32, 24) == [0]
+    assert len(tile_windows(96, 96, 32, 0)) == 9
+
+
+def test_overlap_validation():
+    assert resolve_overlap(64, None) == 16
+    assert resolve_overlap(64, 0.5) == 32
+    with pytest.raises(ConfigError):
+        resolve_overlap(64, 64)
+    with pytest.raises(ConfigError):
+        resolve_overlap(64, -1)
+
+
+@pytest.mark.parametrize("kind", ["cosine", "gaussian", "none"])
+@pytest.mark.parametrize("h,w", [(1, 1), (2, 3), (7, 64), (512, 512), (31, 1000)])
+def test_blend_weights_never_zero(kind, h, w):
+    wgt = window_2d(h, w, kind)
+    assert wgt.shape == (h, w) and wgt.dtype == np.float32
+    assert np.isfinite(wgt).all()
+    assert wgt.min() > 0
+    if kind != "none" and h > 4 and w > 4:
+        # smooth: centre heavier than border
+        assert wgt[h // 2, w // 2] > 10 * wgt[0, 0]
+
+
+def test_unknown_blend():
+    with pytest.raises(ConfigError):
+        window_2d(4, 4, "triangle")
+
+
+@pytest.mark.parametrize("h,w", [(10, 13), (32, 32), (64, 96), (77, 101), (130, 45)])
+@pytest.mark.parametrize("blend", ["cosine", "gaussian"])
+def test_position_model_reproduces_untiled_result(h, w, blend):
+    backend = PixelBackend(make_meta(tile_size=32))
+    image = position_image(h, w)
+    # untiled reference: the whole image in one call
+    ref = backend(np.ascontiguousarray(image.transpose(2, 0, 1)[None]))[0]
+    backend.shapes.clear()
+    pred = predict_array(backend, image, tile_size=32, overlap=12, batch_size=3, blend=blend,
+                         return_probabilities=True)
+    assert pred.classes.shape == (h, w) and pred.classes.dtype == np.uint8
+    np.testing.assert_array_equal(pred.classes, ref.argmax(axis=0))
+    np.testing.assert_allclose(pred.probabilities, ref.transpose(1, 2, 0), rtol=0, atol=2e-6)
+    np.testing.assert_allclose(pred.confidence, ref.max(axis=0), rtol=0, atol=2e-6)
+    # every batch had the full tile size: edge tiles were shifted, small scenes padded
+    assert all(s[2:] == (32, 32) for s in backend.shapes)
+
+
+def test_normalisation_from_metadata():
+    meta = make_meta(mean=[10.0, 20.0, 30.0], std=[2.0, 4.0, 5.0])
+    backend = PixelBackend(meta)
+    raw = (np.random.default_rng(1).random((40, 50, 3)) * 100).astype(np.float32)
+    norm = (raw - np.array([10, 20, 30], np.float32)) / np.array([2, 4, 5], np.float32)
+    ref = backend(np.ascontiguousarray(norm.transpose(2, 0, 1)[None]))[0]
+    pred = predict_array(backend, raw, return_probabilities=True)
+    np.testing.assert_array_equal(pred.classes, ref.argmax(axis=0))
+    np.testing.assert_allclose(pred.probabilities, ref.transpose(1, 2, 0), atol=1e-4)
+
+
+def test_tta_with_pointwise_model_equals_plain_and_undoes_transforms():
+    backend = PixelBackend(make_meta())
+    image = position_image(40, 40)
+    plain = predict_array(backend, image, tile_size=32, return_probabilities=True)
+    for mode in ("flips", "d4", True):
+        tta = predict_array(backend, image, tile_size=32, tta=mode, return_probabilities=True)
+        np.testing.assert_allclose(tta.probabilities, plain.probabilities, atol=1e-5)
+
+    # a position-sensitive backend: output = input band 0 broadcast, asymmetric in space
+    class Asym:
+        meta = make_meta(num_classes=2, bands=1)
+
+        def __call__(self, b):
+            ramp = np.linspace(0, 1, b.shape[-1], dtype=np.float32)[None, None, None, :]
+            p = np.clip(b[:, :1] * 0 + ramp, 0, 1)
+            return np.concatenate([p, 1 - p], axis=1)
+
+    x = np.zeros((1, 1, 8, 8), np.float32)
+    out = infer(Asym(), x, "d4")
+    # averaged over the 8 symmetries the ramp becomes symmetric around the centre
+    np.testing.assert_allclose(out[0, 0], out[0, 0][::-1, ::-1], atol=1e-6)
+    np.testing.assert_allclose(out[0, 0], out[0, 0].T, atol=1e-6)
+
+
+def test_progress_and_cancel():
+    from terraseg.predict import PredictionCancelled
+
+    backend = PixelBackend(make_meta())
+    image = position_image(100, 100)
+    seen = []
+    predict_array(backend, image, tile_size=32, overlap=0, batch_size=2, progress=lambda d, t: seen.append((d, t)))
+    assert seen[0] == (0, 16) and seen[-1] == (16, 16)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+    calls = {"n": 0}
+
+    def cancel():
+        calls["n"] += 1
+        return calls["n"] > 2
+
+    with pytest.raises(PredictionCancelled):
+        predict_array(backend, image, tile_size=32, overlap=0, batch_size=2, cancel=cancel)
+    assert calls["n"] == 3
+
+
+def test_wrong_band_count_is_a_clear_error():
+    from terraseg.errors import DataError
+
+    backend = PixelBackend(make_meta(bands=3))
+    with pytest.raises(DataError, match="4 bands but the model expects 3"):
+        predict_array(backend, np.zeros((20, 20, 4), np.uint8))
+
+
+def test_nodata_pixels_get_ignore_index():
+    backend = PixelBackend(make_meta())
+    image = position_image(50, 60) + 1
+    image[10:20, 5:15] = 0
+    pred = predict_array(backend, image, tile_size=32, nodata=0)
+    assert (pred.classes[10:20, 5:15] == 255).all()
+    assert (pred.classes[20:] < 5).all()
