@@ -1,0 +1,131 @@
+"""The legend: class colour, name, share of the predicted area and hectares when georeferenced."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PySide6.QtCore import QRect, QSize, Qt
+from PySide6.QtGui import QBrush, QColor, QIcon, QPainter, QPixmap
+from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QStyledItemDelegate, QTableWidget,
+                               QTableWidgetItem)
+
+
+@dataclass
+class ClassStat:
+    index: int
+    name: str
+    color: tuple[int, int, int]
+    pixels: int
+    share: float  # fraction of the valid (non-ignored) pixels, 0..1
+    hectares: float | None
+
+
+def class_stats(classes: np.ndarray, names: list[str], colors: list, pixel_area_m2: float | None = None,
+                ignore_index: int = 255) -> list[ClassStat]:
+    """Pixel count, share and area of every class of the model in a predicted class raster."""
+    k = len(names)
+    counts = np.bincount(classes.ravel(), minlength=max(k, 256))
+    valid = counts[:k].sum()
+    out = []
+    for i in range(k):
+        px = int(counts[i])
+        share = px / valid if valid else 0.0
+        ha = px * pixel_area_m2 / 10_000 if pixel_area_m2 else None
+        out.append(ClassStat(i, names[i], tuple(int(c) for c in colors[i][:3]), px, share, ha))
+    return out
+
+
+def swatch(color, size: int = 14) -> QIcon:
+    pm = QPixmap(size, size)
+    pm.fill(QColor(*color))
+    p = QPainter(pm)
+    p.setPen(QColor(0, 0, 0, 90))
+    p.drawRect(0, 0, size - 1, size - 1)
+    p.end()
+    return QIcon(pm)
+
+
+class _ShareDelegate(QStyledItemDelegate):
+    """Draws the share as a thin bar in the class colour with the percentage on top."""
+
+    def paint(self, painter: QPainter, option, index) -> None:
+        share = index.data(Qt.ItemDataRole.UserRole)
+        color = index.data(Qt.ItemDataRole.UserRole + 1)
+        if share is None or color is None:
+            return super().paint(painter, option, index)
+        painter.save()
+        r = option.rect.adjusted(4, 5, -4, -5)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(255, 255, 255, 18))
+        painter.drawRoundedRect(r, 3, 3)
+        bar = QRect(r.left(), r.top(), max(1, round(r.width() * float(share))) if share > 0 else 0, r.height())
+        c = QColor(*color)
+        c.setAlpha(190)
+        painter.setBrush(c)
+        painter.drawRoundedRect(bar, 3, 3)
+        painter.setPen(option.palette.color(option.palette.ColorRole.Text))
+        painter.drawText(r.adjusted(0, 0, -4, 0), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                         index.data(Qt.ItemDataRole.DisplayRole))
+        painter.restore()
+
+    def sizeHint(self, option, index) -> QSize:  # noqa: N802
+        s = super().sizeHint(option, index)
+        return QSize(max(s.width(), 110), s.height())
+
+
+class LegendWidget(QTableWidget):
+    """One row per model class; shares and areas are filled in after a prediction."""
+
+    COLS = ("Class", "Share", "Area")
+
+    def __init__(self, parent=None):
+        super().__init__(0, len(self.COLS), parent)
+        self.setHorizontalHeaderLabels(list(self.COLS))
+        self.verticalHeader().setVisible(False)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setShowGrid(False)
+        self.setAlternatingRowColors(False)
+        self.setItemDelegateForColumn(1, _ShareDelegate(self))
+        h = self.horizontalHeader()
+        h.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        h.setSectionResizeMode(1, QHeaderView.ResizeMode.Fixed)
+        h.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        self.setColumnWidth(1, 120)
+        self.verticalHeader().setDefaultSectionSize(26)
+        self.stats: list[ClassStat] = []
+
+    def set_classes(self, names: list[str], colors: list) -> None:
+        """Show the model's classes (before any prediction: no shares yet)."""
+        self.stats = []
+        self.setRowCount(len(names))
+        for i, (name, color) in enumerate(zip(names, colors)):
+            item = QTableWidgetItem(swatch(tuple(color[:3])), name)
+            item.setToolTip(f"class {i}: {name}  RGB {tuple(color[:3])}")
+            self.setItem(i, 0, item)
+            self.setItem(i, 1, QTableWidgetItem(""))
+            self.setItem(i, 2, QTableWidgetItem(""))
+        self.setHorizontalHeaderLabels(list(self.COLS))
+
+    def set_stats(self, stats: list[ClassStat]) -> None:
+        self.set_classes([s.name for s in stats], [s.color for s in stats])
+        self.stats = list(stats)
+        georef = any(s.hectares is not None for s in stats)
+        self.setHorizontalHeaderLabels(["Class", "Share", "Area (ha)" if georef else "Pixels"])
+        for i, s in enumerate(stats):
+            share = QTableWidgetItem(f"{100 * s.share:.1f} %")
+            share.setData(Qt.ItemDataRole.UserRole, s.share)
+            share.setData(Qt.ItemDataRole.UserRole + 1, s.color)
+            share.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            self.setItem(i, 1, share)
+            text = f"{s.hectares:,.2f}" if s.hectares is not None else f"{s.pixels:,}"
+            area = QTableWidgetItem(text)
+            area.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            area.setForeground(QBrush(self.palette().color(self.palette().ColorRole.Text)))
+            self.setItem(i, 2, area)
+
+    def entries(self) -> list[tuple[str, float, float | None]]:
+        """(name, share, hectares) per row, as shown (for tests and the smoke test)."""
+        return [(s.name, s.share, s.hectares) for s in self.stats]

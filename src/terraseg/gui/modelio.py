@@ -1,0 +1,73 @@
+"""Opening models for the desktop app (no Qt here).
+
+A model is a terraseg bundle (folder, ``bundle.json`` or ``model.safetensors``) or an exported
+``.onnx`` file. Classes and colours always come from the model's metadata. A bundle's metadata is
+read at once (cheap, no torch import) and its torch weights are loaded on the first prediction, in the
+worker thread, so opening a bundle never freezes the window and an ONNX-only install never imports
+torch.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from terraseg.errors import ModelError, TerrasegError
+
+MODEL_SUFFIXES = (".onnx", ".json", ".safetensors")
+
+
+@dataclass
+class ModelDoc:
+    path: Path
+    kind: str  # "torch" or "onnx" (or "custom" for an injected backend)
+    meta: Any  # terraseg.bundle.BundleMeta
+    backend: Any = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def label(self) -> str:
+        name = self.path.parent.name if self.path.name in ("bundle.json", "model.safetensors") else self.path.name
+        return f"{name} ({self.meta.architecture}, {self.kind})"
+
+    def get_backend(self):
+        """The loaded backend (loads torch weights on first use; call from the worker thread)."""
+        with self._lock:
+            if self.backend is None:
+                from terraseg.predict import load_backend
+
+                try:
+                    self.backend = load_backend(self.path, backend=self.kind)
+                except TerrasegError:
+                    raise
+                except Exception as exc:  # a corrupt file that the loader did not recognise
+                    raise ModelError(f"not a usable model ({exc.__class__.__name__}: {_first(exc)})", self.path) from None
+            return self.backend
+
+
+def _first(exc: BaseException) -> str:
+    s = str(exc).strip()
+    return s.splitlines()[0][:160] if s else ""
+
+
+def open_model(path: str | Path) -> ModelDoc:
+    """Open a bundle or an ONNX file; raises ``ModelError`` with one sentence if it is not a model."""
+    path = Path(path)
+    if not path.exists():
+        raise ModelError("model file not found", path)
+    if path.suffix.lower() == ".onnx":
+        from terraseg.predict import load_backend
+
+        try:
+            backend = load_backend(path, backend="onnx")
+        except TerrasegError:
+            raise
+        except Exception as exc:
+            raise ModelError(f"not a readable ONNX model ({_first(exc)})", path) from None
+        return ModelDoc(path=path, kind="onnx", meta=backend.meta, backend=backend)
+    from terraseg.bundle import read_meta
+
+    meta = read_meta(path)
+    return ModelDoc(path=path, kind="torch", meta=meta)
