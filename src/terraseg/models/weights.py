@@ -101,6 +101,12 @@ def load_local_weights(module, path: Path, convert: Callable[[dict], dict] | Non
     state = read_state_dict(path)
     if convert is not None:
         state = convert(state)
+    load_encoder_state(module, state, path)
+
+
+def load_encoder_state(module, state: dict, path: Any = None) -> None:
+    """Copy ``state`` into ``module``: keys matched across prefixes, extra tensors ignored, first
+    convolution adapted to the module's band count. Raises ``ModelError`` naming ``path``."""
     target = module.state_dict()
     best: dict = {}
     for f in _candidate_maps(state):

@@ -1,0 +1,3 @@
+from terraseg.models.fcn.model import FCN8s, FCN32s
+
+__all__ = ["FCN32s", "FCN8s"]
