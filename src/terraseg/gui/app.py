@@ -581,11 +581,16 @@ class MainWindow(QMainWindow):
         shown = downscale_nearest(r.classes, (max(1, round(h / scale)), max(1, round(w / scale))))
         self._mask_rgb = colorize(shown, [tuple(c[:3]) for c in m.colors])
         self.result_view.set_mask(self._mask_rgb)
-        stats = class_stats(r.classes, m.classes, m.colors, d.pixel_area_m2(), m.ignore_index)
-        self.legend.set_stats(stats)
-        total_ha = d.pixel_area_m2()
-        area = f"{w * h * total_ha / 10_000:,.2f} ha" if total_ha else f"{w * h:,} pixels"
-        self.summary_label.setText(f"{area} classified in {r.seconds:.1f} s")
+        from terraseg.gui.saving import area_report_for
+
+        report = area_report_for(r.classes, m, d)
+        self.legend.set_stats(class_stats(report, m.colors))
+        if report.get("total_m2") is not None:
+            area = f"{report['total_m2'] / 10_000:,.2f} ha"
+        else:
+            area = f"{report['classified_pixels']:,} pixels"
+        nodata = f" ({report['nodata_pixels']:,} nodata pixels)" if report.get("nodata_pixels") else ""
+        self.summary_label.setText(f"{area} classified in {r.seconds:.1f} s{nodata}")
         if self.layer() == "input":
             self.set_layer("overlay")
         self._apply_layers()
@@ -652,7 +657,7 @@ class MainWindow(QMainWindow):
         text = f"x {xi:,}  y {yi:,}"
         d = self.image_doc
         if d.georeferenced:
-            gx, gy = d.transform * (xi + 0.5, yi + 0.5)
+            gx, gy = d.transform @ (xi + 0.5, yi + 0.5)
             text += f"  ({gx:,.2f}, {gy:,.2f})"
         if self.result is not None and self.model_doc is not None:
             c = int(self.result.classes[min(yi, self.result.classes.shape[0] - 1),

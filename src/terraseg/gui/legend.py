@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 from PySide6.QtCore import QRect, QSize, Qt
 from PySide6.QtGui import QBrush, QColor, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QStyledItemDelegate, QTableWidget,
@@ -21,18 +20,13 @@ class ClassStat:
     hectares: float | None
 
 
-def class_stats(classes: np.ndarray, names: list[str], colors: list, pixel_area_m2: float | None = None,
-                ignore_index: int = 255) -> list[ClassStat]:
-    """Pixel count, share and area of every class of the model in a predicted class raster."""
-    k = len(names)
-    counts = np.bincount(classes.ravel(), minlength=max(k, 256))
-    valid = counts[:k].sum()
+def class_stats(report: dict, colors: list) -> list[ClassStat]:
+    """Legend rows from the prediction engine's area report (``terraseg.predict.areas.area_report``)."""
     out = []
-    for i in range(k):
-        px = int(counts[i])
-        share = px / valid if valid else 0.0
-        ha = px * pixel_area_m2 / 10_000 if pixel_area_m2 else None
-        out.append(ClassStat(i, names[i], tuple(int(c) for c in colors[i][:3]), px, share, ha))
+    for row in report["classes"]:
+        i = int(row["class_id"])
+        out.append(ClassStat(i, str(row["class"]), tuple(int(c) for c in colors[i][:3]), int(row["pixels"]),
+                             float(row["percent"]) / 100.0, row.get("ha")))
     return out
 
 

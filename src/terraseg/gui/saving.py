@@ -74,20 +74,46 @@ def save(kind: str, path: Path, ctx: SaveContext) -> Path:
 
         return _write_raster(path, colorize(ctx.classes, _colors(ctx.meta)), ctx)
     if kind == "overlay":
-        from terraseg.predict.outputs import write_overlay
-
-        write_overlay(path, ctx.image, ctx.classes, ctx.meta, alpha=ctx.opacity, nodata=ctx.image_doc.nodata)
-        return path
+        return _write_overlay(path, ctx)
     if kind == "polygons":
         if not can_save_polygons():
             raise DataError("saving polygons needs rasterio, which this installation lacks", path)
-        from terraseg.predict.vectorize import write_polygons
+        from terraseg.predict.vectorize import vectorize
 
-        write_polygons(path, ctx.classes, ctx.meta, transform=ctx.image_doc.transform, crs=ctx.image_doc.crs)
+        vectorize(ctx.classes, path, list(ctx.meta.classes), transform=ctx.image_doc.transform,
+                  crs=ctx.image_doc.crs, ignore_index=int(ctx.meta.ignore_index))
         return path
-    from terraseg.predict.areas import write_area_csv
+    from terraseg.predict.areas import write_area_report
 
-    write_area_csv(path, ctx.classes, ctx.meta, pixel_area_m2=ctx.image_doc.pixel_area_m2())
+    if suffix != ".csv":
+        raise DataError("the area table must be a .csv file", path)
+    write_area_report(area_report_for(ctx.classes, ctx.meta, ctx.image_doc), csv_path=path)
+    return path
+
+
+def area_report_for(classes: np.ndarray, meta, image_doc) -> dict:
+    """The CLI's area report (pixels, %, m² and ha when georeferenced) for a prediction."""
+    from terraseg.predict.areas import area_report
+
+    georef = image_doc is not None and image_doc.georeferenced
+    return area_report(classes, list(meta.classes), transform=image_doc.transform if georef else None,
+                       crs=image_doc.crs if georef else None,
+                       source=str(image_doc.path) if image_doc is not None else None)
+
+
+def _write_overlay(path: Path, ctx: SaveContext) -> Path:
+    from terraseg._io import atomic_path
+    from terraseg.predict.outputs import display_image, make_overlay
+
+    if path.suffix.lower() not in (".png", ".jpg", ".jpeg"):
+        raise DataError("the overlay must be a .png or .jpg file", path)
+    report = area_report_for(ctx.classes, ctx.meta, ctx.image_doc)
+    shares = [row["percent"] for row in report["classes"]]
+    valid = ctx.classes < len(ctx.meta.classes)
+    img = make_overlay(display_image(ctx.image, valid), ctx.classes, _colors(ctx.meta), list(ctx.meta.classes),
+                       shares, alpha=ctx.opacity, ignore_index=int(ctx.meta.ignore_index))
+    with atomic_path(path) as tmp:
+        img.save(tmp, format="JPEG" if path.suffix.lower() in (".jpg", ".jpeg") else "PNG")
     return path
 
 
