@@ -43,6 +43,9 @@ def make_settings(path: str | os.PathLike | None = None) -> QSettings:
 
 def apply_theme(app: QApplication) -> None:
     """Fusion with a calm dark palette: imagery and class colours stand out, easy on the eyes all day."""
+    if app.property("terrasegTheme"):
+        return
+    app.setProperty("terrasegTheme", True)
     app.setStyle(QStyleFactory.create("Fusion"))
     p = QPalette()
     base, window, text = QColor(30, 32, 36), QColor(43, 45, 50), QColor(222, 224, 228)
@@ -72,7 +75,7 @@ def apply_theme(app: QApplication) -> None:
             text-transform: uppercase; letter-spacing: 1px; padding-top: 6px; }
         QLabel[paneTitle="true"] { color: #c9ccd1; background: rgba(0,0,0,110); padding: 2px 8px;
             border-radius: 3px; }
-        QTableWidget { border: none; }
+        QTableWidget { border: none; background: #2b2d32; }
         QHeaderView::section { background: #2b2d32; color: #9aa0a6; border: none; padding: 3px 6px; }
         QStatusBar { border-top: 1px solid #1e2023; }
         QSplitter::handle { background: #1e2023; }
@@ -117,6 +120,7 @@ class MainWindow(QMainWindow):
         self.last_error: str | None = None
         self.quiet_errors = False  # smoke test: print errors instead of opening a dialog
         self._mask_rgb: np.ndarray | None = None
+        apply_theme(QApplication.instance())
         self.setWindowTitle("terraseg")
         self.setAcceptDrops(True)
         self._build_ui()
