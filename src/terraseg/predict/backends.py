@@ -27,22 +27,6 @@ class Backend(Protocol):
     def __call__(self, batch: np.ndarray) -> np.ndarray: ...
 
 
-def _torch_probabilities(output):
-    """Class probabilities from any model output (``terraseg.models.probabilities``)."""
-    try:
-        from terraseg.models import probabilities
-    except ImportError:  # the model registry predates ``probabilities``: plain softmax of logits
-        import torch
-
-        seg = getattr(output, "segmentation", None)
-        if seg is not None:
-            return seg
-        if isinstance(output, dict) and "segmentation" in output:
-            return output["segmentation"]
-        return torch.softmax(output, dim=1)
-    return probabilities(output)
-
-
 class TorchBackend:
     """Runs a bundle's torch model. ``precision="bf16"`` uses ``torch.autocast`` (CPU or CUDA)."""
 
@@ -71,13 +55,15 @@ class TorchBackend:
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         import torch
 
+        from terraseg.models import probabilities
+
         x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(self.device)
         with torch.inference_mode():
             if self.precision == "bf16":
                 with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16):
-                    probs = _torch_probabilities(self.model(x))
+                    probs = probabilities(self.model(x))
             else:
-                probs = _torch_probabilities(self.model(x))
+                probs = probabilities(self.model(x))
         return probs.float().cpu().numpy()
 
     def __repr__(self) -> str:
@@ -99,7 +85,7 @@ def load_backend(path: str | Path, backend: str = "torch", device: str = "cpu", 
             if exc.name == "terraseg.predict.onnx_backend":
                 raise ModelError("the ONNX backend is not available in this installation", path) from None
             raise
-        return OnnxBackend(path, precision=precision)
+        return OnnxBackend(path, precision=precision, device=device)
     if Path(path).suffix.lower() == ".onnx":
         raise ConfigError(f"{path} is an ONNX model; use --backend onnx (or a bundle folder for torch)")
     return TorchBackend(path, device=device, precision=precision)

@@ -16,7 +16,10 @@ by the scene height, and every output pixel is emitted exactly once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+import warnings
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -162,7 +165,9 @@ def run_tiles(backend, source, *, tile_size: int, overlap: int, batch_size: int,
             raise DataError(f"read {raw.shape} where ({th}, {width}, {source.bands}) was expected")
         valid = None
         if source.nodata is not None:
-            valid = ~np.all(raw == source.nodata, axis=2)
+            nodata_px = np.isnan(raw) if np.isnan(source.nodata) else raw == source.nodata
+            valid = ~np.all(nodata_px, axis=2)
+            del nodata_px
         strip = (raw.astype(np.float32) - mean) * inv_std  # (th, W, C)
         strip = np.ascontiguousarray(strip.transpose(2, 0, 1))  # (C, th, W)
         del raw
@@ -257,3 +262,287 @@ def predict_array(model, array: np.ndarray, tile_size: int | None = None, overla
     run_tiles(backend, ArraySource(array, nodata), tile_size=tile, overlap=ov, batch_size=batch_size,
               blend=blend, tta=resolve_tta(tta), emit=emit, progress=progress, cancel=cancel)
     return Prediction(classes, confidence, probabilities)
+
+
+# --------------------------------------------------------------------------------------------------
+# files
+
+
+@dataclass
+class PredictOptions:
+    """What :func:`predict_file` computes and writes (every field has a laptop-friendly default)."""
+
+    tile_size: int | None = None  # default: the bundle's tile size
+    overlap: int | float | None = None  # default: a quarter tile
+    batch_size: int = 4
+    blend: str = "cosine"
+    tta: bool | str = False
+    color: bool = True  # colour mask
+    overlay: bool = True  # overlay PNG with legend
+    areas: bool = True  # class-area report (CSV + JSON)
+    confidence: bool = False  # max-probability raster (float32 GeoTIFF)
+    probabilities: bool = False  # per-class probability raster (K-band float32 GeoTIFF)
+    vector: str | None = None  # "gpkg" | "geojson"
+    min_area: float = 0.0  # in CRS units² (pixels when not georeferenced)
+    simplify: float = 0.0  # tolerance in CRS units (pixels when not georeferenced)
+    overlay_max_size: int = 2048  # the overlay preview is downscaled to this many pixels on a side
+
+
+def _options(options: PredictOptions | None, overrides: dict) -> PredictOptions:
+    opts = options or PredictOptions()
+    known = {f.name for f in fields(PredictOptions)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise TypeError(f"unknown prediction option(s): {', '.join(unknown)}")
+    opts = replace(opts, **overrides)
+    if opts.vector is not None and opts.vector not in ("gpkg", "geojson"):
+        from terraseg.errors import ConfigError
+
+        raise ConfigError(f"unknown vector format {opts.vector!r}; choose gpkg or geojson")
+    return opts
+
+
+def _uses_pillow(path: Path) -> bool:
+    from terraseg.data.raster import uses_pillow
+
+    return uses_pillow(path)
+
+
+def output_paths(input_path: str | Path, out_dir: str | Path, options: PredictOptions | None = None,
+                 name: str | None = None) -> dict[str, Path]:
+    """The files :func:`predict_file` writes for ``input_path`` (keys: output kinds).
+
+    Rasters are GeoTIFF for TIFF inputs and PNG for JPG/PNG inputs; confidence and probability
+    rasters are always (Geo)TIFF because they hold floats.
+    """
+    opts = options or PredictOptions()
+    input_path, out_dir = Path(input_path), Path(out_dir)
+    base = name or input_path.stem
+    ext = ".png" if _uses_pillow(input_path) else ".tif"
+    paths = {"classes": out_dir / f"{base}_classes{ext}"}
+    if opts.color:
+        paths["color"] = out_dir / f"{base}_color{ext}"
+    if opts.overlay:
+        paths["overlay"] = out_dir / f"{base}_overlay.png"
+    if opts.confidence:
+        paths["confidence"] = out_dir / f"{base}_confidence.tif"
+    if opts.probabilities:
+        paths["probabilities"] = out_dir / f"{base}_probabilities.tif"
+    if opts.areas:
+        paths["areas_csv"] = out_dir / f"{base}_areas.csv"
+        paths["areas_json"] = out_dir / f"{base}_areas.json"
+    if opts.vector:
+        paths["vector"] = out_dir / f"{base}_polygons.{opts.vector}"
+    return paths
+
+
+class RasterioSource:
+    """Rows of an open rasterio dataset, read through windows."""
+
+    def __init__(self, dataset, path):
+        self.ds = dataset
+        self.path = path
+        self.height, self.width, self.bands = dataset.height, dataset.width, dataset.count
+        self.nodata = dataset.nodata
+
+    def read_rows(self, top: int, bottom: int) -> np.ndarray:
+        from rasterio.errors import RasterioError
+        from rasterio.windows import Window
+
+        try:
+            arr = self.ds.read(window=Window(0, top, self.width, bottom - top))
+        except RasterioError as exc:
+            msg = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            raise DataError(f"cannot read rows {top}-{bottom}, the file is corrupt or truncated ({msg})",
+                            self.path) from None
+        return arr.transpose(1, 2, 0)
+
+
+def _ignore_value(meta) -> int:
+    ignore = int(meta.ignore_index)
+    return ignore if meta.num_classes <= ignore <= 255 else 255
+
+
+def predict_file(model, input_path: str | Path, out_dir: str | Path, options: PredictOptions | None = None, *,
+                 name: str | None = None, progress: ProgressFn | None = None, cancel: CancelFn | None = None,
+                 device: str = "cpu", precision: str = "fp32", **overrides) -> dict[str, Path]:
+    """Predict one image file and write all outputs into ``out_dir``; returns ``{kind: path}``.
+
+    TIFF/GeoTIFF inputs stream: the scene is read one tile row at a time through rasterio windows
+    and every output raster is written strip by strip, so memory depends on the tile size, batch
+    size and scene width, not on the scene height. JPG/PNG inputs (not windowable, small by nature)
+    are read whole. Keyword ``overrides`` set :class:`PredictOptions` fields (``tile_size=256``,
+    ``vector="gpkg"`` ...). Every file is written under a temporary name and renamed only when the
+    whole input succeeded, so a failure or :class:`PredictionCancelled` leaves no output behind.
+    """
+    from terraseg._io import atomic_path
+
+    input_path, out_dir = Path(input_path), Path(out_dir)
+    if not input_path.is_file():
+        raise DataError("file not found", input_path)
+    opts = _options(options, overrides)
+    backend = _resolve_model(model, device=device, precision=precision)
+    meta = backend.meta
+    tile, ov = _tile_settings(meta, opts.tile_size, opts.overlap)
+    paths = output_paths(input_path, out_dir, opts, name=name)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as stack:
+        tmp = {key: stack.enter_context(atomic_path(p)) for key, p in paths.items()}
+        run = dict(backend=backend, input_path=input_path, tmp=tmp, opts=opts, tile=tile, overlap=ov,
+                   progress=progress, cancel=cancel)
+        if _uses_pillow(input_path):
+            _predict_whole(**run)
+        else:
+            _predict_streaming(**run)
+    return paths
+
+
+def _write_reports(acc, meta, input_path, width, height, tmp, opts):
+    from terraseg.predict.areas import write_area_report
+
+    report = acc.report(meta.classes, input=str(input_path), width=width, height=height)
+    if opts.areas:
+        write_area_report(report, tmp["areas_csv"], tmp["areas_json"])
+    return report
+
+
+def _save_overlay(path, image_preview, classes_preview, meta, report, valid=None):
+    from terraseg.predict.outputs import display_image, make_overlay
+
+    shares = [row["percent"] for row in report["classes"]]
+    rgb = display_image(image_preview, valid)
+    canvas = make_overlay(rgb, classes_preview, meta.colors, meta.classes, shares)
+    canvas.save(path, format="PNG")
+
+
+def _predict_whole(backend, input_path, tmp, opts, tile, overlap, progress, cancel):
+    """JPG/PNG: read whole, predict, write PNG outputs (+ TIFF confidence/probabilities)."""
+    from PIL import Image
+
+    from terraseg.data.palette import colorize
+    from terraseg.data.raster import read_raster, write_raster
+    from terraseg.predict.areas import AreaAccumulator
+    from terraseg.predict.outputs import preview_shape
+    from terraseg.predict.vectorize import vectorize
+
+    meta = backend.meta
+    image = read_raster(input_path)
+    check_bands(image.shape[2], meta, input_path)
+    pred = predict_array(backend, image, tile_size=tile, overlap=overlap, batch_size=opts.batch_size,
+                         blend=opts.blend, tta=opts.tta, progress=progress, cancel=cancel,
+                         return_probabilities=opts.probabilities)
+    h, w = pred.classes.shape
+    colormap = {i: tuple(c) for i, c in enumerate(meta.colors)}
+    write_raster(tmp["classes"], pred.classes, colormap=colormap)
+    if "color" in tmp:
+        write_raster(tmp["color"], colorize(pred.classes, meta.colors))
+    if "confidence" in tmp:
+        write_raster(tmp["confidence"], pred.confidence)
+    if "probabilities" in tmp:
+        write_raster(tmp["probabilities"], pred.probabilities)
+    acc = AreaAccumulator(meta.num_classes)
+    acc.add(0, pred.classes)
+    report = _write_reports(acc, meta, input_path, w, h, tmp, opts)
+    if "overlay" in tmp:
+        ph, pw = preview_shape(h, w, opts.overlay_max_size)
+        img, cls = image, pred.classes
+        if (ph, pw) != (h, w):
+            from terraseg.predict.outputs import display_image
+
+            img = np.asarray(Image.fromarray(display_image(image)).resize((pw, ph), Image.Resampling.BOX))
+            cls = np.asarray(Image.fromarray(pred.classes).resize((pw, ph), Image.Resampling.NEAREST))
+        _save_overlay(tmp["overlay"], img, cls, meta, report)
+    if "vector" in tmp:
+        vectorize(pred.classes, tmp["vector"], meta.classes, fmt=opts.vector, min_area=opts.min_area,
+                  simplify=opts.simplify)
+
+
+def _predict_streaming(backend, input_path, tmp, opts, tile, overlap, progress, cancel):
+    """TIFF/GeoTIFF: windows in, windows out."""
+    import rasterio
+    from rasterio.enums import Resampling
+    from rasterio.errors import NotGeoreferencedWarning, RasterioError
+
+    from terraseg.data.palette import colorize
+    from terraseg.predict.areas import AreaAccumulator
+    from terraseg.predict.outputs import RowWriter, class_colormap, geotiff_profile, preview_shape, tag_classes
+
+    meta = backend.meta
+    k = meta.num_classes
+    ignore = _ignore_value(meta)
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(rasterio.Env(GDAL_CACHEMAX=64))
+        stack.enter_context(warnings.catch_warnings())
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        try:
+            src = stack.enter_context(rasterio.open(input_path))
+        except RasterioError as exc:
+            raise DataError(f"not a readable raster ({str(exc).strip()[:200]})", input_path) from None
+        check_bands(src.count, meta, input_path)
+        crs = src.crs
+        transform = src.transform if (crs is not None or not src.transform.is_identity) else None
+        h, w = src.height, src.width
+        has_nodata = src.nodata is not None
+
+        def open_out(key, count, dtype, nodata=None, **extra):
+            profile = geotiff_profile(w, h, count, dtype, crs, transform, nodata)
+            profile.update(extra)
+            return stack.enter_context(rasterio.open(tmp[key], "w", **profile))
+
+        writers = {}
+        cls_ds = open_out("classes", 1, "uint8", nodata=ignore if has_nodata else None)
+        cls_ds.write_colormap(1, class_colormap(meta.colors))
+        tag_classes(cls_ds, meta.classes, meta.colors)
+        writers["classes"] = RowWriter(cls_ds)
+        if "color" in tmp:
+            writers["color"] = RowWriter(open_out("color", 3, "uint8", photometric="RGB"))
+        if "confidence" in tmp:
+            writers["confidence"] = RowWriter(open_out("confidence", 1, "float32"))
+        if "probabilities" in tmp:
+            prob_ds = open_out("probabilities", k, "float32")
+            for i, name in enumerate(meta.classes):
+                prob_ds.set_band_description(i + 1, name)
+            writers["probabilities"] = RowWriter(prob_ds)
+        acc = AreaAccumulator(k, transform=transform, crs=crs)
+
+        def emit(top, bottom, probs, valid):
+            cls = probs.argmax(axis=0).astype(np.uint8)
+            if valid is not None:
+                cls[~valid] = ignore
+            writers["classes"].add(cls)
+            acc.add(top, cls)
+            if "color" in writers:
+                writers["color"].add(colorize(cls, meta.colors).transpose(2, 0, 1))
+            if "confidence" in writers:
+                conf = probs.max(axis=0)
+                if valid is not None:
+                    conf[~valid] = 0
+                writers["confidence"].add(conf)
+            if "probabilities" in writers:
+                writers["probabilities"].add(probs)
+
+        run_tiles(backend, RasterioSource(src, input_path), tile_size=tile, overlap=overlap,
+                  batch_size=opts.batch_size, blend=opts.blend, tta=resolve_tta(opts.tta), emit=emit,
+                  progress=progress, cancel=cancel)
+        for writer in writers.values():
+            writer.flush()
+            writer.dst.close()
+        report = _write_reports(acc, meta, input_path, w, h, tmp, opts)
+
+        if "overlay" in tmp:
+            ph, pw = preview_shape(h, w, opts.overlay_max_size)
+            scaled = (ph, pw) != (h, w)
+            bands = [1, 2, 3] if src.count >= 3 else [1]
+            img = src.read(bands, out_shape=(len(bands), ph, pw),
+                           resampling=Resampling.average if scaled else Resampling.nearest)
+            with rasterio.open(tmp["classes"]) as c:
+                cls = c.read(1, out_shape=(ph, pw), resampling=Resampling.nearest)
+            _save_overlay(tmp["overlay"], img.transpose(1, 2, 0), cls, meta, report, valid=cls < k)
+            del img
+        if "vector" in tmp:
+            from terraseg.predict.vectorize import vectorize
+
+            with rasterio.open(tmp["classes"]) as c:
+                classes = c.read(1)
+            vectorize(classes, tmp["vector"], meta.classes, transform=transform, crs=crs, fmt=opts.vector,
+                      min_area=opts.min_area, simplify=opts.simplify)

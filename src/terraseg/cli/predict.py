@@ -1,0 +1,86 @@
+"""``terraseg predict``: full-resolution prediction of image files, folders or globs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from terraseg.cli import app
+
+
+@app.command("predict")
+def predict_command(
+    model: Path = typer.Argument(..., help="Model bundle folder (torch) or exported .onnx file."),
+    inputs: List[str] = typer.Argument(..., help="Image files (JPG/PNG/TIFF/GeoTIFF), folders or globs."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
+    tile_size: Optional[int] = typer.Option(None, "--tile-size", help="Tile size in pixels (default: the bundle's)."),
+    overlap: Optional[int] = typer.Option(None, "--overlap", help="Tile overlap in pixels (default: tile size / 4)."),
+    batch_size: int = typer.Option(4, "--batch-size", min=1, help="Tiles per model call."),
+    blend: str = typer.Option("cosine", "--blend", help="Tile blending window: cosine, gaussian or none."),
+    tta: bool = typer.Option(False, "--tta", help="Test-time augmentation (average over flips and rotations)."),
+    tta_mode: str = typer.Option("d4", "--tta-mode", help="d4 (8 flips/90° rotations) or flips (4)."),
+    backend: str = typer.Option("auto", "--backend", help="torch, onnx or auto (onnx for .onnx files)."),
+    precision: str = typer.Option("fp32", "--precision", help="fp32, bf16 (torch) or int8 (onnx)."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    confidence: bool = typer.Option(False, "--confidence", help="Also write the max-probability raster."),
+    probabilities: bool = typer.Option(False, "--probabilities", help="Also write per-class probabilities."),
+    color: bool = typer.Option(True, "--color/--no-color", help="Write the colour mask."),
+    overlay: bool = typer.Option(True, "--overlay/--no-overlay", help="Write the overlay PNG with legend."),
+    overlay_size: int = typer.Option(2048, "--overlay-size", min=64,
+                                     help="Largest side of the overlay preview in pixels."),
+    areas: bool = typer.Option(True, "--areas/--no-areas", help="Write the class-area report (CSV + JSON)."),
+    vector: Optional[str] = typer.Option(None, "--vector", help="Also write polygons: gpkg or geojson."),
+    min_area: float = typer.Option(0.0, "--min-area", min=0.0,
+                                   help="Drop polygons smaller than this (CRS units², pixels if not georeferenced)."),
+    simplify: float = typer.Option(0.0, "--simplify", min=0.0,
+                                   help="Simplification tolerance (CRS units, pixels if not georeferenced)."),
+    recursive: bool = typer.Option(False, "--recursive", "-r", help="Descend into sub-folders of input folders."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Predict again even when all outputs exist."),
+) -> None:
+    """Predict MODEL on every INPUT at full resolution and write the outputs into --out.
+
+    Per input: class-index raster (GeoTIFF with the input's CRS and transform, PNG for JPG/PNG inputs), colour mask, overlay with legend, class-area report, and optionally confidence, probabilities and polygons.
+
+    Finished inputs are skipped (resume); a failing input is reported and the others go on. Exit status 0 when every input succeeded, 1 otherwise.
+    """  # noqa: E501
+    from rich.console import Console
+
+    from terraseg.errors import ConfigError
+    from terraseg.predict.backends import BACKENDS, PRECISIONS, load_backend
+    from terraseg.predict.batch import predict_batch
+    from terraseg.predict.blend import BLENDS
+    from terraseg.predict.engine import PredictOptions
+
+    console = Console(stderr=True)
+    if backend not in BACKENDS + ("auto",):
+        raise ConfigError(f"--backend must be torch, onnx or auto, not {backend!r}")
+    if precision not in PRECISIONS:
+        raise ConfigError(f"--precision must be fp32, bf16 or int8, not {precision!r}")
+    if blend not in BLENDS:
+        raise ConfigError(f"--blend must be one of {', '.join(BLENDS)}, not {blend!r}")
+    if tta_mode not in ("d4", "flips"):
+        raise ConfigError(f"--tta-mode must be d4 or flips, not {tta_mode!r}")
+    if vector is not None and vector not in ("gpkg", "geojson"):
+        raise ConfigError(f"--vector must be gpkg or geojson, not {vector!r}")
+    chosen = backend if backend != "auto" else ("onnx" if model.suffix.lower() == ".onnx" else "torch")
+    if precision == "int8" and chosen != "onnx":
+        raise ConfigError("--precision int8 needs the ONNX backend (--backend onnx with an exported .onnx model)")
+    if precision == "bf16" and chosen != "torch":
+        raise ConfigError("--precision bf16 is for the torch backend")
+
+    options = PredictOptions(tile_size=tile_size, overlap=overlap, batch_size=batch_size, blend=blend,
+                             tta=tta_mode if tta else False, color=color, overlay=overlay, areas=areas,
+                             confidence=confidence, probabilities=probabilities, vector=vector,
+                             min_area=min_area, simplify=simplify, overlay_max_size=overlay_size)
+    runner = load_backend(model, backend=chosen, device=device, precision=precision)
+
+    def log(line: str) -> None:
+        console.print(f"[bold red]failed:[/] {line}", highlight=False, soft_wrap=True)
+
+    result = predict_batch(runner, inputs, out, options, resume=not overwrite, recursive=recursive, log=log)
+    summary = f"{len(result.done)} predicted, {len(result.skipped)} skipped (already done), {len(result.failed)} failed"
+    console.print(f"{summary}; outputs in {out}", highlight=False, soft_wrap=True)
+    if not result.ok:
+        raise typer.Exit(1)
