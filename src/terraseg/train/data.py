@@ -1,0 +1,299 @@
+"""Training data: samples from the dataset description + split, deterministic per-item seeding,
+and a LightningDataModule around ``terraseg.data.dataset.SegmentationDataset``.
+
+Determinism: the training sampler yields ``(epoch, index)`` pairs and every item is produced under
+random generators seeded from ``(seed, epoch, index)`` (numpy, random, torch and the dataset's own
+albumentations pipeline). Crops and augmentations of epoch *e* are therefore the same whether the run
+went straight through or was resumed, and independent of the number of workers.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import lightning.pytorch as pl
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from terraseg.errors import ConfigError, DataError
+
+DEFAULT_AUGMENT = [
+    {"name": "HorizontalFlip", "p": 0.5},
+    {"name": "VerticalFlip", "p": 0.5},
+    {"name": "RandomRotate90", "p": 0.5},
+]
+
+
+def resolve_augment(value: Any, spec=None) -> list[dict] | None:
+    """``"default"``: the dataset's own ``augment`` list when it has one, else flips + 90° rotations."""
+    if value == "default":
+        own = getattr(spec, "augment", None)
+        return [dict(a) for a in (own or DEFAULT_AUGMENT)]
+    return value or None
+
+
+def _item_seed(seed: int, epoch: int, index: int) -> int:
+    return int(np.random.SeedSequence([int(seed), int(epoch), int(index)]).generate_state(1)[0])
+
+
+def _find_composes(obj: Any) -> list:
+    """Albumentations pipelines held by a dataset (they keep their own RNG, see A.Compose(seed=))."""
+    found = []
+    for v in getattr(obj, "__dict__", {}).values():
+        if hasattr(v, "set_random_seed") and hasattr(v, "transforms"):
+            found.append(v)
+    return found
+
+
+class SeededItems(Dataset):
+    """Wraps a dataset; ``ds[(epoch, i)]`` returns ``base[i]`` produced under a fixed seed."""
+
+    def __init__(self, base: Dataset, seed: int = 0, extra=None):
+        self.base = base
+        self.seed = int(seed)
+        self.extra = extra  # optional callable (image, mask) -> dict of extra targets
+
+    def __len__(self) -> int:
+        return len(self.base)  # type: ignore[arg-type]
+
+    def __getitem__(self, key):
+        epoch, index = key if isinstance(key, tuple) else (0, key)
+        s = _item_seed(self.seed, epoch, index)
+        np_state, py_state, t_state = np.random.get_state(), random.getstate(), torch.get_rng_state()
+        try:
+            np.random.seed(s % (2 ** 32))
+            random.seed(s)
+            torch.manual_seed(s)
+            for comp in _find_composes(self.base):
+                comp.set_random_seed(s % (2 ** 32))
+            item = self.base[index]
+        finally:
+            np.random.set_state(np_state)
+            random.setstate(py_state)
+            torch.set_rng_state(t_state)
+        if self.extra is not None:
+            image, mask = item[0], item[1]
+            return image, mask, self.extra(image, mask)
+        return item
+
+
+class EpochSampler(Sampler):
+    """Yields ``(epoch, index)``; shuffled with a generator seeded by ``(seed, epoch)``.
+
+    Lightning calls ``set_epoch`` before each epoch. Under DDP every rank takes every
+    ``world_size``-th index of the same permutation.
+    """
+
+    def __init__(self, n: int, seed: int = 0, shuffle: bool = True, rank: int = 0, world_size: int = 1):
+        self.n, self.seed, self.shuffle = int(n), int(seed), shuffle
+        self.rank, self.world_size = rank, world_size
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def _order(self) -> list[int]:
+        if self.shuffle:
+            g = torch.Generator().manual_seed(_item_seed(self.seed + 1_000_003, self.epoch, 0))
+            order = torch.randperm(self.n, generator=g).tolist()
+        else:
+            order = list(range(self.n))
+        if self.world_size > 1:
+            per = -(-self.n // self.world_size)
+            order = (order + order[: per * self.world_size - self.n])[self.rank::self.world_size]
+        return order
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        return iter([(self.epoch, i) for i in self._order()])
+
+    def __len__(self) -> int:
+        return -(-self.n // self.world_size) if self.world_size > 1 else self.n
+
+
+def select_samples(spec, cfg_data: dict, seed: int = 0) -> tuple[list, list]:
+    """Training and validation samples from the split file (or a seeded holdout without one)."""
+    items = [s for s in spec.items() if s.mask is not None]
+    dataset_path = cfg_data.get("dataset")
+    if not items:
+        raise DataError("the data set lists no labelled images (no image has a mask)", dataset_path)
+    split_path = cfg_data.get("split") or getattr(spec, "split_file", None)
+    if split_path:
+        from terraseg.data.split import load_split
+
+        split = load_split(split_path)
+        by_key = {s.key: s for s in items}
+
+        def pick(names: Sequence[str], role: str) -> list:
+            keys: list[str] = []
+            for n in names:
+                if n not in split:
+                    raise ConfigError(f"split file has no {n!r} list (it has {', '.join(split) or 'none'}); "
+                                      f"set data.{role}_splits", split_path)
+                keys += list(split[n])
+            missing = [k for k in keys if k not in by_key]
+            if missing:
+                raise DataError(f"split file names {len(missing)} image(s) not in the data set (or without a "
+                                f"mask), e.g. {missing[0]!r}", split_path)
+            return [by_key[k] for k in keys]
+
+        train = pick(cfg_data["train_splits"], "train")
+        val = pick(cfg_data["val_splits"], "val")
+    else:
+        train, val = _holdout(items, float(cfg_data.get("val_fraction", 0.2)), seed)
+    if not train:
+        raise DataError("the training split is empty", split_path or dataset_path)
+    if not val:
+        raise DataError("the validation split is empty (add images to the val split or raise "
+                        "data.val_fraction)", split_path or dataset_path)
+    return train, val
+
+
+def _holdout(items: list, fraction: float, seed: int) -> tuple[list, list]:
+    """Hold out about ``fraction`` of the images, whole groups at a time when groups exist."""
+    if fraction <= 0:
+        return items, []
+    groups: dict[Any, list] = {}
+    for s in items:
+        groups.setdefault(getattr(s, "group", None) or s.key, []).append(s)
+    keys = sorted(groups, key=str)
+    rng = random.Random(seed)
+    rng.shuffle(keys)
+    target = max(1, round(fraction * len(items)))
+    val: list = []
+    for k in keys:
+        if len(val) >= target:
+            break
+        if val and len(val) + len(groups[k]) > len(items) - 1:
+            continue
+        val += groups[k]
+    if len(val) >= len(items):  # a single group: fall back to images
+        shuffled = list(items)
+        rng.shuffle(shuffled)
+        val = shuffled[:target]
+    val_keys = {s.key for s in val}
+    return [s for s in items if s.key not in val_keys], val
+
+
+def normalisation(spec) -> tuple[list[float] | None, list[float] | None]:
+    mean = getattr(spec, "mean", None)
+    std = getattr(spec, "std", None)
+    return (list(map(float, mean)) if mean is not None else None,
+            list(map(float, std)) if std is not None else None)
+
+
+class SegmentationDataModule(pl.LightningDataModule):
+    """Train/val loaders for the Lightning Trainer (per-rank sampling under DDP)."""
+
+    def __init__(self, cfg: dict, spec, train_samples: list, val_samples: list, multitask: bool = False):
+        super().__init__()
+        self.cfg = cfg
+        self.spec = spec
+        self.train_samples = train_samples
+        self.val_samples = val_samples
+        self.multitask = multitask
+        self.mean, self.std = normalisation(spec)
+
+    def _extra(self):
+        if not self.multitask:
+            return None
+        from terraseg.train.targets import MultitaskTargets
+
+        return MultitaskTargets(self.spec.num_classes, self.spec.ignore_index, self.mean, self.std)
+
+    def train_dataset(self):
+        SegmentationDataset = _dataset_class()
+
+        d = self.cfg["data"]
+        base = SegmentationDataset(self.spec, self.train_samples, crop_size=d["crop_size"],
+                                   augment=resolve_augment(d["augment"], self.spec), mean=self.mean, std=self.std,
+                                   samples_per_epoch=d["samples_per_epoch"])
+        return SeededItems(base, self.cfg["trainer"]["seed"], extra=self._extra())
+
+    def val_dataset(self):
+        SegmentationDataset = _dataset_class()
+
+        d = self.cfg["data"]
+        base = SegmentationDataset(self.spec, self.val_samples, crop_size=d["val_crop_size"], augment=None,
+                                   mean=self.mean, std=self.std)
+        return SeededItems(base, self.cfg["trainer"]["seed"] + 1, extra=self._extra())
+
+    def _loader_args(self) -> dict:
+        return {"num_workers": self.cfg["data"]["num_workers"], "pin_memory": torch.cuda.is_available(),
+                "persistent_workers": False}
+
+    def train_loader(self, rank: int = 0, world_size: int = 1) -> DataLoader:
+        d = self.cfg["data"]
+        train = self.train_dataset()
+        per_rank = len(train) // max(world_size, 1)
+        return DataLoader(train, batch_size=d["batch_size"],
+                          sampler=EpochSampler(len(train), self.cfg["trainer"]["seed"], True, rank, world_size),
+                          drop_last=per_rank > d["batch_size"], **self._loader_args())
+
+    def val_loader(self, rank: int = 0, world_size: int = 1) -> DataLoader:
+        d = self.cfg["data"]
+        val = self.val_dataset()
+        bs = d["batch_size"] if d["val_crop_size"] else 1  # whole images may differ in size
+        return DataLoader(val, batch_size=bs, sampler=EpochSampler(len(val), 0, False, rank, world_size),
+                          **self._loader_args())
+
+    def norm_for_bundle(self) -> tuple[list[float] | None, list[float] | None]:
+        """The per-band mean/std the training data were normalised with (for the bundle)."""
+        if self.mean is not None and self.std is not None:
+            return self.mean, self.std
+        ds = self.train_dataset().base
+        mean, std = getattr(ds, "mean", None), getattr(ds, "std", None)
+        return (None if mean is None else [float(v) for v in np.asarray(mean).ravel()],
+                None if std is None else [float(v) for v in np.asarray(std).ravel()])
+
+    def _rank(self) -> tuple[int, int]:
+        t = self.trainer
+        return (t.global_rank, t.world_size) if t is not None else (0, 1)
+
+    def train_dataloader(self):
+        return self.train_loader(*self._rank())
+
+    def val_dataloader(self):
+        return self.val_loader(*self._rank())
+
+
+def _dataset_class():
+    try:
+        from terraseg.data.dataset import SegmentationDataset
+    except ModuleNotFoundError as exc:  # TEMPORARY stand-in until the data toolkit's dataset lands
+        if exc.name != "terraseg.data.dataset":
+            raise
+        return _StandInDataset
+    return SegmentationDataset
+
+
+class _StandInDataset(Dataset):  # private, temporary: random crop + flips, (x - mean) / std
+    def __init__(self, spec, samples, crop_size=512, augment=None, mean=None, std=None, samples_per_epoch=None):
+        self.spec, self.samples, self.crop = spec, list(samples), crop_size
+        self.augment = augment
+        self.mean = np.asarray(mean if mean is not None else [127.5] * spec.bands, np.float32)
+        self.std = np.asarray(std if std is not None else [64.0] * spec.bands, np.float32)
+        self.n = samples_per_epoch or len(self.samples)
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        img, mask = self.spec.read_pair(self.samples[i % len(self.samples)])
+        if self.crop:
+            h, w = mask.shape
+            ch, cw = min(self.crop, h), min(self.crop, w)
+            y = np.random.randint(0, h - ch + 1)
+            x = np.random.randint(0, w - cw + 1)
+            img, mask = img[y:y + ch, x:x + cw], mask[y:y + ch, x:x + cw]
+        if self.augment and np.random.rand() < 0.5:
+            img, mask = img[:, ::-1], mask[:, ::-1]
+        img = (img.astype(np.float32) - self.mean) / self.std
+        return (torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))),
+                torch.from_numpy(np.ascontiguousarray(mask).astype(np.int64)))
+
+
+__all__ = ["SegmentationDataModule", "EpochSampler", "SeededItems", "select_samples", "DEFAULT_AUGMENT",
+           "resolve_augment", "normalisation"]
+

@@ -1,0 +1,253 @@
+"""``train(config, overrides) -> TrainResult``: one training run from a config to a bundle.
+
+Run directory (``output.dir/output.name``)::
+
+    config.yaml            the resolved config (every key, absolute paths)
+    metrics.csv            per-step/epoch metrics (Lightning CSVLogger)
+    tensorboard/           TensorBoard event files
+    checkpoints/           best-*.ckpt (by val mIoU) and last.ckpt (Lightning; used by --resume)
+    plots/                 curves.png, confusion_matrix.png (updated after each validation)
+    bundle/                the best model as a terraseg bundle (safetensors + bundle.json)
+    best_metrics.json      validation metrics of the bundled model
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from terraseg.errors import ConfigError, DataError, TerrasegError
+
+log = logging.getLogger("terraseg.train")
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    bundle_path: Path | None
+    metrics: dict[str, Any] = field(default_factory=dict)  # validation metrics of the bundled model
+    epochs: int = 0
+    global_step: int = 0
+
+
+def _run_dir(cfg: dict) -> Path:
+    name = cfg["output"]["name"]
+    if not name:
+        stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+        model = cfg["model"]["name"].replace(":", "-").replace("/", "-")
+        name = f"{model}-{stamp}"
+    return Path(cfg["output"]["dir"]) / name
+
+
+def _precision(cfg: dict) -> str:
+    p = cfg["trainer"]["precision"]
+    if p == "32":
+        return "32-true"
+    if p != "auto":
+        return p
+    import torch
+
+    if cfg["trainer"]["accelerator"] in ("auto", "gpu", "cuda") and torch.cuda.is_available():
+        return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+    return "32-true"
+
+
+def _class_weights(cfg: dict, spec, samples: Sequence) -> list[float] | None:
+    cw = cfg["loss"]["class_weights"]
+    if cw is None:
+        return None
+    if cw != "auto":
+        if len(cw) != spec.num_classes:
+            raise ConfigError(f"loss.class_weights lists {len(cw)} weights for {spec.num_classes} classes "
+                              f"({', '.join(spec.class_names)})")
+        return list(cw)
+    from terraseg.train.losses import median_frequency_weights
+
+    counts = _pixel_counts(spec, samples)
+    if sum(counts) == 0:
+        raise DataError("the training images yield no labelled pixels, so class weights cannot be computed",
+                        cfg["data"]["dataset"])
+    return median_frequency_weights(counts)
+
+
+def _pixel_counts(spec, samples: Sequence) -> list[int]:
+    """Pixels per class over the training masks (the data toolkit's statistics when available)."""
+    try:
+        from terraseg.data import stats as _stats  # type: ignore
+    except ImportError:  # pragma: no cover - data toolkit without statistics
+        _stats = None
+    fn = getattr(_stats, "class_pixel_counts", None) if _stats is not None else None
+    if fn is not None:
+        return [int(c) for c in fn(spec, samples)]
+    import numpy as np
+
+    from terraseg._progress import track
+
+    counts = np.zeros(spec.num_classes, np.int64)
+    for s in track(samples, description="counting class pixels"):
+        mask, _ = spec.read_mask(s)
+        counts += np.bincount(mask[mask < spec.num_classes].ravel(), minlength=spec.num_classes)[: spec.num_classes]
+    return counts.tolist()
+
+
+def _quiet_lightning() -> None:
+    for pat in (".*does not have many workers.*", ".*number of training batches.*smaller than the logging interval.*",
+                ".*Checkpoint directory .* exists and is not empty.*", ".*Experiment logs directory .* exists.*",
+                ".*`isinstance\\(treespec, LeafSpec\\)` is deprecated.*", ".*is_bf16_supported.*",
+                ".*The `srun` command is available.*", ".*GPU available but not used.*"):
+        warnings.filterwarnings("ignore", message=pat)
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
+    logging.getLogger("lightning.pytorch.accelerators.cuda").setLevel(logging.WARNING)
+
+
+def prepare(config: str | Path | dict | None, overrides: Iterable[str] = (), resume: str | Path | None = None):
+    """Resolve the config (and resume checkpoint). Returns ``(cfg, run_dir, ckpt_path | None)``."""
+    from terraseg.train.config import load_config
+
+    overrides = list(overrides)
+    if resume is not None:
+        run_dir = Path(resume)
+        saved = run_dir / "config.yaml"
+        if not saved.is_file():
+            raise TerrasegError("not a terraseg run directory (config.yaml is missing)", run_dir)
+        ckpt = run_dir / "checkpoints" / "last.ckpt"
+        if not ckpt.is_file():
+            raise TerrasegError("nothing to resume: checkpoints/last.ckpt is missing (the run stopped before "
+                                "its first validation)", run_dir)
+        cfg = load_config(saved, overrides)
+        cfg["output"]["dir"] = str(run_dir.resolve().parent)
+        cfg["output"]["name"] = run_dir.resolve().name
+        return cfg, run_dir.resolve(), ckpt
+    cfg = load_config(config, overrides)
+    run_dir = _run_dir(cfg).resolve()
+    if (run_dir / "checkpoints").exists() and any((run_dir / "checkpoints").iterdir()):
+        raise TerrasegError("run directory already holds a run; resume it with --resume, or choose another "
+                            "output.name", run_dir)
+    cfg["output"]["name"] = run_dir.name
+    return cfg, run_dir, None
+
+
+def train(config: str | Path | dict | None = None, overrides: Iterable[str] = (), resume: str | Path | None = None,
+          callbacks: Sequence[Any] = ()) -> TrainResult:
+    """Train a model from a config file (or dict) plus ``section.key=value`` overrides.
+
+    ``resume`` is a run directory: training continues from its ``checkpoints/last.ckpt`` (epoch,
+    optimizer, schedule, callbacks) with its saved config; overrides may change e.g.
+    ``trainer.max_epochs``. ``callbacks`` are extra Lightning callbacks.
+    """
+    cfg, run_dir, ckpt = prepare(config, overrides, resume)
+    _quiet_lightning()
+
+    import lightning.pytorch as pl
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, TQDMProgressBar
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    from terraseg._io import write_text_atomic
+    from terraseg._progress import progress_enabled
+    from terraseg.bundle import BundleMeta
+    from terraseg.data.spec import load_spec
+    from terraseg.train.callbacks import RunArtifacts
+    from terraseg.train.config import dump_config
+    from terraseg.train.data import SegmentationDataModule, select_samples
+    from terraseg.train.module import SegmentationModule, is_multitask
+
+    spec = load_spec(cfg["data"]["dataset"])
+    train_samples, val_samples = select_samples(spec, cfg["data"], cfg["trainer"]["seed"])
+    class_weights = _class_weights(cfg, spec, train_samples)
+    multitask = is_multitask(cfg["model"]["name"])
+    dm = SegmentationDataModule(cfg, spec, train_samples, val_samples, multitask=multitask)
+
+    tr = cfg["trainer"]
+    pl.seed_everything(tr["seed"], workers=True, verbose=False)
+    module = SegmentationModule(cfg, in_channels=spec.bands, class_names=list(spec.class_names),
+                                ignore_index=spec.ignore_index, class_weights=class_weights)
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(run_dir / "config.yaml", dump_config(cfg))
+    mean, std = dm.norm_for_bundle()
+
+    def make_meta(metrics: dict) -> BundleMeta:
+        return BundleMeta(
+            architecture=cfg["model"]["name"], options=dict(cfg["model"]["options"]), in_channels=spec.bands,
+            num_classes=spec.num_classes, classes=list(spec.class_names),
+            colors=[list(map(int, c)) for c in spec.colors], ignore_index=int(spec.ignore_index),
+            mean=mean, std=std, tile_size=int(cfg["data"]["crop_size"]), metrics=metrics,
+            extra={"dataset": spec.name, "run_dir": str(run_dir), "train_images": len(train_samples),
+                   "val_images": len(val_samples), "loss": cfg["loss"]["terms"]},
+        )
+
+    artifacts = RunArtifacts(run_dir, make_meta, plots=cfg["output"]["plots"])
+    cbs: list = [
+        ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best-epoch{epoch:03d}-miou{val_miou:.4f}",
+                        monitor="val_miou", mode="max", save_top_k=1, save_last=True, auto_insert_metric_name=False),
+        artifacts,
+    ]
+    if tr["early_stopping_patience"]:
+        cbs.append(EarlyStopping(monitor="val_miou", mode="max", patience=tr["early_stopping_patience"]))
+    show_bar = bool(tr["progress_bar"]) and progress_enabled()
+    if show_bar:
+        cbs.append(TQDMProgressBar(refresh_rate=1))
+    cbs += list(callbacks)
+
+    loggers = [CSVLogger(save_dir=str(run_dir), name="", version=""),
+               TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version="", default_hp_metric=False)]
+    kwargs: dict[str, Any] = dict(
+        default_root_dir=str(run_dir), max_epochs=tr["max_epochs"], callbacks=cbs, logger=loggers,
+        check_val_every_n_epoch=tr["val_every"], accelerator=tr["accelerator"], devices=tr["devices"],
+        strategy=tr["strategy"], num_nodes=tr["num_nodes"], precision=_precision(cfg),
+        log_every_n_steps=tr["log_every_n_steps"], deterministic=tr["deterministic"] or None,
+        gradient_clip_val=tr["gradient_clip_val"], enable_progress_bar=show_bar, enable_model_summary=show_bar,
+        num_sanity_val_steps=1, use_distributed_sampler=False,
+    )
+    if tr["max_time"] is not None:
+        kwargs["max_time"] = _dt.timedelta(minutes=tr["max_time"])
+    if tr["limit_train_batches"] is not None:
+        kwargs["limit_train_batches"] = _limit(tr["limit_train_batches"])
+    if tr["limit_val_batches"] is not None:
+        kwargs["limit_val_batches"] = _limit(tr["limit_val_batches"])
+    try:
+        trainer = pl.Trainer(**kwargs)
+    except (ValueError, TypeError) as exc:  # MisconfigurationException is a ValueError... mostly
+        raise ConfigError(f"invalid trainer settings: {exc}") from None
+    except Exception as exc:
+        if exc.__class__.__name__ == "MisconfigurationException":
+            raise ConfigError(f"invalid trainer settings: {exc}") from None
+        raise
+
+    trainer.fit(module, datamodule=dm, ckpt_path=str(ckpt) if ckpt else None, weights_only=False)
+
+    # A wall-clock stop can end training mid-epoch after the last validation: validate the final
+    # weights too, so the bundle is the best model actually trained.
+    validated_at = getattr(module, "validated_at_step", None)
+    if trainer.global_step > 0 and validated_at != trainer.global_step and not trainer.interrupted:
+        trainer.validate(module, datamodule=dm, verbose=False)
+
+    if trainer.is_global_zero:
+        for lg in trainer.loggers:
+            lg.save()
+        if cfg["output"]["plots"] and (run_dir / "metrics.csv").is_file():
+            try:
+                from terraseg.plots import plot_curves
+
+                plot_curves(run_dir / "metrics.csv", run_dir / "plots" / "curves.png")
+            except Exception as exc:  # pragma: no cover
+                log.warning("could not update plots: %s", exc)
+    bundle = artifacts.bundle_dir if (artifacts.bundle_dir / "bundle.json").is_file() else None
+    metrics: dict[str, Any] = {}
+    if bundle is not None:
+        from terraseg.bundle import read_meta
+
+        metrics = dict(read_meta(bundle).metrics)
+    return TrainResult(run_dir=run_dir, bundle_path=bundle, metrics=metrics,
+                       epochs=int(trainer.current_epoch), global_step=int(trainer.global_step))
+
+
+def _limit(v: float):
+    return int(v) if float(v).is_integer() and v >= 1 else float(v)
+
+
+__all__ = ["TrainResult", "train", "prepare"]
