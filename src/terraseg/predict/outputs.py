@@ -1,6 +1,6 @@
 """Output writers: class-index raster, colour mask, overlay with legend, confidence/probabilities.
 
-* GeoTIFF outputs are tiled (256 x 256), deflate-compressed, BigTIFF when needed, with the input's
+* GeoTIFF outputs are tiled (256 x 256), deflate-compressed (fast level 1), BigTIFF when needed, with the input's
   CRS and transform; they are written strip by strip through rasterio windows (:class:`RowWriter`
   buffers rows so that only whole block rows hit the file).
 * The class-index GeoTIFF carries a colour table (the bundle's colours) and the class names as a
@@ -22,7 +22,7 @@ BLOCK = 256
 def geotiff_profile(width: int, height: int, count: int, dtype: str, crs=None, transform=None,
                     nodata=None) -> dict:
     profile = {"driver": "GTiff", "width": width, "height": height, "count": count, "dtype": dtype,
-               "compress": "deflate", "BIGTIFF": "IF_SAFER", "tiled": True, "blockxsize": BLOCK,
+               "compress": "deflate", "zlevel": 1, "BIGTIFF": "IF_SAFER", "tiled": True, "blockxsize": BLOCK,
                "blockysize": BLOCK}
     if dtype == "float32":
         profile["predictor"] = 3
