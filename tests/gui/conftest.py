@@ -108,3 +108,11 @@ def big_image(tmp_path) -> Path:
 @pytest.fixture
 def slow_backend(sample_meta):
     return SlowBackend(sample_meta, delay=0.05)
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx(tiny_bundle, tmp_path_factory) -> Path:
+    """The tiny bundle exported to ONNX (the export engineer's exporter)."""
+    from terraseg.export import export_onnx
+
+    return export_onnx(tiny_bundle, tmp_path_factory.mktemp("onnx") / "tiny.onnx")

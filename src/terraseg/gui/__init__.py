@@ -41,7 +41,9 @@ def run_app(image: str | Path | None = None, model: str | Path | None = None, *,
         win.quiet_errors = True
 
         def done(result) -> None:
-            app.processEvents()
+            if win.run is not None:  # wait until the worker thread has ended and the UI is idle again
+                win.stateChanged.connect(lambda: done(result))
+                return
             h, w = result.classes.shape
             print(f"smoke test: predicted {w}x{h} px in {result.seconds:.2f} s with {win.model_doc.label}")
             for name, share, ha in win.legend.entries():
