@@ -138,7 +138,7 @@ def export_onnx(
     *,
     exporter: str = "auto",
     sample_size: int | None = None,
-    atol: float = 1e-4,
+    atol: float = 1e-3,
 ) -> Path:
     """Export the bundle at ``bundle_path`` to the ONNX file ``out_path`` (written atomically).
 
