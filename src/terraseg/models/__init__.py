@@ -38,6 +38,7 @@ class ArchInfo:
     summary: str
     reference: str = ""
     encoder: str = ""  # which modules form the encoder group of param_groups
+    backbone: str = ""  # default encoder / backbone network, "" for own encoders
 
 
 REGISTRY: dict[str, ArchInfo] = {
@@ -45,19 +46,19 @@ REGISTRY: dict[str, ArchInfo] = {
     for a in [
         ArchInfo("deeplabv3plus", "terraseg.models.smp_zoo:build_deeplabv3plus",
                  "DeepLabv3+ (smp), encoder resnet50 (default) or resnet101, output_stride 16 (default) or 8",
-                 "Chen et al. 2018", "model.encoder (the ResNet)"),
+                 "Chen et al. 2018", "model.encoder (the ResNet)", "resnet50"),
         ArchInfo("unet", "terraseg.models.unet.model:UNet",
                  "classic U-Net, own code; options base_channels (64), depth (4)",
                  "Ronneberger et al. 2015", "inc + downs (contracting path incl. bottom)"),
         ArchInfo("fcn32s", "terraseg.models.fcn.model:FCN32s",
                  "FCN-32s on a VGG-16 backbone (torchvision); pretrained=True or a local file for ImageNet weights",
-                 "Long et al. 2015", "features + fc6 + fc7 (the VGG-16)"),
+                 "Long et al. 2015", "features + fc6 + fc7 (the VGG-16)", "vgg16"),
         ArchInfo("fcn8s", "terraseg.models.fcn.model:FCN8s",
                  "FCN-8s on a VGG-16 backbone (torchvision), skips from pool3 and pool4",
-                 "Long et al. 2015", "features + fc6 + fc7 (the VGG-16)"),
+                 "Long et al. 2015", "features + fc6 + fc7 (the VGG-16)", "vgg16"),
         ArchInfo("resunet34", "terraseg.models.smp_zoo:build_resunet34",
                  "U-Net with a ResNet-34 encoder (smp Unet), scratch or pretrained", "",
-                 "model.encoder (the ResNet-34)"),
+                 "model.encoder (the ResNet-34)", "resnet34"),
         ArchInfo("resuneta_d6", "terraseg.models.resuneta.model:ResUNetA_D6",
                  "ResUNet-a d6: residual blocks with parallel atrous convolutions, PSP pooling",
                  "Diakogiannis et al. 2020", "stem + encoder stages (down to the bottom ResBlock)"),
@@ -115,13 +116,15 @@ def describe(name: str) -> dict[str, Any]:
         opts = arch_options(cls)
         opts["encoder_weights"] = None
         opts["pad_mode"] = "replicate"
-        doc = (inspect.getdoc(cls) or "").splitlines()
-        return {"name": f"smp:{cls.__name__}", "summary": doc[0] if doc else cls.__name__,
-                "reference": "segmentation-models-pytorch", "encoder": "model.encoder", "options": opts}
+        from terraseg.models.smp_zoo import SUMMARIES
+
+        return {"name": f"smp:{cls.__name__}", "summary": SUMMARIES.get(cls.__name__, cls.__name__),
+                "reference": "segmentation-models-pytorch", "encoder": "model.encoder",
+                "backbone": opts.get("encoder_name") or "", "options": opts}
     info = _lookup(key)
     fn = _target(info)
     return {"name": info.name, "summary": info.summary, "reference": info.reference,
-            "encoder": info.encoder, "options": _options_of(fn)}
+            "encoder": info.encoder, "backbone": info.backbone, "options": _options_of(fn)}
 
 
 def _lookup(key: str) -> ArchInfo:

@@ -80,13 +80,11 @@ def _check_encoder(name: str) -> None:
 class SmpModel(SegmentationModel):
     """An smp model with terraseg's pad-to-stride/crop wrapper. Encoder: ``model.encoder``."""
 
-    def __init__(self, model: nn.Module, pad_mode: str = "replicate"):
+    def __init__(self, model: nn.Module, pad_mode: str = "replicate", min_stride: int = 1):
         super().__init__()
         self.model = model
         stride = int(getattr(model.encoder, "output_stride", 32) or 32)
-        # the decoders upsample the deepest features by fixed factors: keep at least the patch size
-        # of ViT-like encoders and 2**depth
-        self.output_stride = max(stride, 1)
+        self.output_stride = max(stride, min_stride)
         self.pad_mode = pad_mode
 
     def forward_padded(self, x):
@@ -114,6 +112,12 @@ def build_smp(arch: str, in_channels: int, num_classes: int, encoder_name: str |
     weights = resolve_weights(encoder_weights, pretrained)
     if weights is not None and encoder_name.startswith("tu-") and not isinstance(weights, Path):
         weights = True  # timm universal encoders: the pretrained tag is part of the encoder name
+    min_stride = 1
+    if cls.__name__ == "DPT":
+        # ViT encoders: accept any (padded) input size; the DPT decoder also resamples the patch grid
+        # by 1/2, so the input must be a multiple of 2 x patch size (32 for patch 16)
+        options.setdefault("dynamic_img_size", True)
+        min_stride = 32
     kwargs = dict(encoder_name=encoder_name, in_channels=in_channels, classes=num_classes, **options)
     what = f"smp:{cls.__name__} encoder {encoder_name!r}"
     try:
@@ -133,7 +137,23 @@ def build_smp(arch: str, in_channels: int, num_classes: int, encoder_name: str |
         raise ModelError(f"cannot build smp:{cls.__name__} with {encoder_name!r}: {msg}") from None
     if isinstance(weights, Path):
         load_local_weights(model.encoder, weights)
-    return SmpModel(model, pad_mode=pad_mode)
+    return SmpModel(model, pad_mode=pad_mode, min_stride=min_stride)
+
+
+SUMMARIES = {
+    "Unet": "U-Net decoder on any encoder (Ronneberger et al. 2015)",
+    "UnetPlusPlus": "U-Net++ nested dense skip pathways (Zhou et al. 2018)",
+    "MAnet": "multi-scale attention net (Fan et al. 2020)",
+    "Linknet": "LinkNet, additive skips, light decoder (Chaurasia & Culurciello 2017)",
+    "FPN": "feature pyramid network decoder (Kirillov et al. 2019)",
+    "PSPNet": "pyramid scene parsing network (Zhao et al. 2017), encoder_depth 3",
+    "DeepLabV3": "DeepLabV3, ASPP, output stride 8 (Chen et al. 2017)",
+    "DeepLabV3Plus": "DeepLabV3+ with low-level decoder (Chen et al. 2018)",
+    "PAN": "pyramid attention network (Li et al. 2018)",
+    "UPerNet": "unified perceptual parsing (Xiao et al. 2018)",
+    "Segformer": "SegFormer all-MLP decoder (Xie et al. 2021); use encoder_name=mit_b0..mit_b5",
+    "DPT": "dense prediction transformer on a timm ViT (Ranftl et al. 2021)",
+}
 
 
 def build_deeplabv3plus(in_channels: int, num_classes: int, encoder_name: str = "resnet50",

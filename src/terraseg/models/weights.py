@@ -70,7 +70,7 @@ def read_state_dict(path: Path) -> dict:
     return dict(state)
 
 
-_PREFIXES = ("", "encoder.", "module.", "model.", "backbone.", "module.encoder.", "encoder.model.")
+_PREFIXES = ("", "encoder.", "module.", "model.", "backbone.", "module.encoder.", "encoder.model.", "model.encoder.")
 
 
 def _candidate_maps(keys) -> list[Callable[[str], str]]:

@@ -87,21 +87,24 @@ class _VGGView(nn.Module):
 
 class _FCNBase(SegmentationModel):
     def __init__(self, in_channels: int, num_classes: int, pretrained: Any = None, encoder_weights: Any = None,
-                 dropout: float = 0.5, pad_mode: str = "replicate"):
+                 dropout: float = 0.5, fc_channels: int = 4096, pad_mode: str = "replicate"):
         super().__init__()
-        from torchvision.models import vgg16
+        from torchvision.models.vgg import cfgs, make_layers
 
         self.output_stride = 32
         self.pad_mode = pad_mode
-        features = vgg16(weights=None).features
-        if in_channels != 3:
-            first = features[0]
-            features[0] = nn.Conv2d(in_channels, first.out_channels, 3, padding=1)
+        # torchvision's VGG-16 feature extractor (configuration "D"), without building the classifier
+        features = make_layers(cfgs["D"], batch_norm=False)
+        features[0] = nn.Conv2d(in_channels, 64, 3, padding=1)
+        for m in features.modules():  # torchvision's VGG initialisation
+            if isinstance(m, nn.Conv2d) and m.weight.device.type != "meta":
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.zeros_(m.bias)
         self.features = features
-        self.fc6 = nn.Conv2d(512, 4096, kernel_size=7, padding=3)
-        self.fc7 = nn.Conv2d(4096, 4096, kernel_size=1)
+        self.fc6 = nn.Conv2d(512, fc_channels, kernel_size=7, padding=3)
+        self.fc7 = nn.Conv2d(fc_channels, fc_channels, kernel_size=1)
         self.drop = nn.Dropout(dropout)
-        self.score_fr = nn.Conv2d(4096, num_classes, kernel_size=1)
+        self.score_fr = nn.Conv2d(fc_channels, num_classes, kernel_size=1)
         weights = resolve_weights(encoder_weights, pretrained)
         if weights is not None:
             self._load_pretrained(weights)
@@ -138,12 +141,14 @@ class FCN32s(_FCNBase):
 
     Args: ``in_channels``, ``num_classes``, ``pretrained`` / ``encoder_weights`` (None: random init;
     True/"imagenet": torchvision download; a path: local VGG-16 file), ``dropout`` (0.5),
-    ``pad_mode``. Returns logits.
+    ``fc_channels`` (4096 as in VGG-16/the paper; smaller values such as 1024 cut the 120 M parameters
+    of fc6/fc7, but then ImageNet weights only fit a checkpoint with the same width), ``pad_mode``.
+    Returns logits.
     """
 
     def __init__(self, in_channels: int, num_classes: int, pretrained: Any = None, encoder_weights: Any = None,
-                 dropout: float = 0.5, pad_mode: str = "replicate"):
-        super().__init__(in_channels, num_classes, pretrained, encoder_weights, dropout, pad_mode)
+                 dropout: float = 0.5, fc_channels: int = 4096, pad_mode: str = "replicate"):
+        super().__init__(in_channels, num_classes, pretrained, encoder_weights, dropout, fc_channels, pad_mode)
         self.upscore = _upsampler(num_classes, 32)
 
     def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
@@ -157,8 +162,8 @@ class FCN8s(_FCNBase):
     """
 
     def __init__(self, in_channels: int, num_classes: int, pretrained: Any = None, encoder_weights: Any = None,
-                 dropout: float = 0.5, pad_mode: str = "replicate"):
-        super().__init__(in_channels, num_classes, pretrained, encoder_weights, dropout, pad_mode)
+                 dropout: float = 0.5, fc_channels: int = 4096, pad_mode: str = "replicate"):
+        super().__init__(in_channels, num_classes, pretrained, encoder_weights, dropout, fc_channels, pad_mode)
         self.score_pool4 = nn.Conv2d(512, num_classes, kernel_size=1)
         self.score_pool3 = nn.Conv2d(256, num_classes, kernel_size=1)
         for layer in (self.score_pool4, self.score_pool3):
