@@ -49,7 +49,7 @@ def train_command(
     from terraseg.errors import ConfigError
 
     items = [*(overrides or []), *(set_ or [])]
-    if config is not None and "=" in config.name and not config.exists():
+    if config is not None and not config.exists() and "=" in str(config) and "/" not in str(config).split("=")[0]:
         items.insert(0, str(config))  # only overrides were given (e.g. with --resume)
         config = None
     for flag, value in (("devices", devices), ("strategy", strategy), ("num_nodes", num_nodes),
@@ -72,8 +72,9 @@ def train_command(
             cfg = default_config()
         typer.echo(dump_config(cfg, comments=True))
         return
-    if config is None and resume is None:
-        raise ConfigError("give a training config (CONFIG.yaml) or --resume RUN_DIR; "
+    if config is None and resume is None and not items:
+        raise ConfigError("give a training config (CONFIG.yaml), overrides such as data.dataset=DATA.yaml, or "
+                          "--resume RUN_DIR; "
                           "`terraseg train --print-config` shows every key")
     if config is not None and resume is not None:
         raise ConfigError("give either CONFIG.yaml or --resume RUN_DIR, not both (overrides still apply)")

@@ -94,6 +94,16 @@ def _pixel_counts(spec, samples: Sequence) -> list[int]:
     return counts.tolist()
 
 
+def _check_labelled(spec, samples: Sequence, role: str, where) -> None:
+    """Fail early when no mask of ``samples`` has a labelled pixel (stops at the first that has one)."""
+    for s in samples:
+        mask, _ = spec.read_mask(s)
+        if (mask < spec.num_classes).any():
+            return
+    raise DataError(f"the {role} images yield no labelled pixels: every mask pixel is ignored or has a colour/value "
+                    f"no class owns (check 'classes' and 'ignore' in the dataset description)", where)
+
+
 def _quiet_lightning() -> None:
     for pat in (".*does not have many workers.*", ".*number of training batches.*smaller than the logging interval.*",
                 ".*Checkpoint directory .* exists and is not empty.*", ".*Experiment logs directory .* exists.*",
@@ -157,6 +167,8 @@ def train(config: str | Path | dict | None = None, overrides: Iterable[str] = ()
 
     spec = load_spec(cfg["data"]["dataset"])
     train_samples, val_samples = select_samples(spec, cfg["data"], cfg["trainer"]["seed"])
+    _check_labelled(spec, train_samples, "training", cfg["data"]["dataset"])
+    _check_labelled(spec, val_samples, "validation", cfg["data"]["dataset"])
     class_weights = _class_weights(cfg, spec, train_samples)
     multitask = is_multitask(cfg["model"]["name"])
     dm = SegmentationDataModule(cfg, spec, train_samples, val_samples, multitask=multitask)
@@ -193,8 +205,11 @@ def train(config: str | Path | dict | None = None, overrides: Iterable[str] = ()
         cbs.append(TQDMProgressBar(refresh_rate=1))
     cbs += list(callbacks)
 
-    loggers = [CSVLogger(save_dir=str(run_dir), name="", version=""),
+    csv_logger = CSVLogger(save_dir=str(run_dir), name="", version="")
+    loggers = [csv_logger,
                TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version="", default_hp_metric=False)]
+    if ckpt is not None:
+        _keep_metrics_csv(csv_logger, run_dir / "metrics.csv")
     kwargs: dict[str, Any] = dict(
         default_root_dir=str(run_dir), max_epochs=tr["max_epochs"], callbacks=cbs, logger=loggers,
         check_val_every_n_epoch=tr["val_every"], accelerator=tr["accelerator"], devices=tr["devices"],
@@ -244,6 +259,21 @@ def train(config: str | Path | dict | None = None, overrides: Iterable[str] = ()
         metrics = dict(read_meta(bundle).metrics)
     return TrainResult(run_dir=run_dir, bundle_path=bundle, metrics=metrics,
                        epochs=int(trainer.current_epoch), global_step=int(trainer.global_step))
+
+
+def _keep_metrics_csv(csv_logger, path: Path) -> None:
+    """A resumed run appends to metrics.csv (Lightning's CSV writer would start it afresh)."""
+    import csv
+
+    if not path.is_file():
+        return
+    old = path.read_text(encoding="utf-8")
+    writer = csv_logger.experiment  # creating the writer removes the old file ...
+    if not hasattr(writer, "metrics_keys"):
+        return
+    path.write_text(old, encoding="utf-8")  # ... so put it back and continue its columns
+    header = next(csv.reader([old.splitlines()[0]])) if old.strip() else []
+    writer.metrics_keys = sorted(header)
 
 
 def _limit(v: float):
