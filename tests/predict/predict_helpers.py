@@ -62,20 +62,25 @@ class BandClassBackend:
 
 def write_geotiff(path, array_hwc: np.ndarray, crs="EPSG:32640", transform=None, nodata=None, tiled=True):
     """Write an ``(H, W, bands)`` array as a GeoTIFF (optionally without georeference)."""
+    import warnings
+
     import rasterio
-    from rasterio.transform import from_origin
+    from affine import Affine
+    from rasterio.errors import NotGeoreferencedWarning
 
     h, w, b = array_hwc.shape
     profile = {"driver": "GTiff", "width": w, "height": h, "count": b, "dtype": array_hwc.dtype.name}
     if crs is not None:
         profile["crs"] = crs
-        profile["transform"] = transform if transform is not None else from_origin(500000.0, 2800000.0, 0.5, 0.5)
+        profile["transform"] = transform if transform is not None else Affine(0.5, 0.0, 500000.0, 0.0, -0.5, 2800000.0)
     if nodata is not None:
         profile["nodata"] = nodata
     if tiled and h >= 256 and w >= 256:
         profile.update(tiled=True, blockxsize=256, blockysize=256)
-    with rasterio.open(path, "w", **profile) as dst:
-        dst.write(array_hwc.transpose(2, 0, 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with rasterio.open(path, "w", **profile) as dst:
+            dst.write(array_hwc.transpose(2, 0, 1))
     return path
 
 
@@ -111,11 +116,11 @@ class CheapBackend:
 def write_pattern_geotiff(path, size: int, bands: int = 3, rows_per_write: int = 512):
     """A ``size`` x ``size`` georeferenced uint8 GeoTIFF written in windows (little memory)."""
     import rasterio
-    from rasterio.transform import from_origin
+    from affine import Affine
     from rasterio.windows import Window
 
     profile = {"driver": "GTiff", "width": size, "height": size, "count": bands, "dtype": "uint8",
-               "crs": "EPSG:32640", "transform": from_origin(300000.0, 2800000.0, 0.5, 0.5),
+               "crs": "EPSG:32640", "transform": Affine(0.5, 0.0, 300000.0, 0.0, -0.5, 2800000.0),
                "tiled": True, "blockxsize": 256, "blockysize": 256}
     cols = (np.arange(size) % 251).astype(np.uint8)
     with rasterio.open(path, "w", **profile) as dst:

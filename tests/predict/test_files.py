@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import rasterio
 from predict_helpers import BandClassBackend, PixelBackend, class_map_image, make_meta, position_image, write_geotiff
-from rasterio.transform import from_origin
+from affine import Affine
 
 from terraseg.errors import DataError
 from terraseg.predict import PredictionCancelled, predict_array, predict_file
@@ -24,7 +24,7 @@ def _image(h, w, seed=0):
 def test_geotiff_streaming_matches_in_memory_and_keeps_georeference(tmp_path):
     h, w = 300, 530
     image = _image(h, w)
-    transform = from_origin(400000.0, 2700000.0, 0.3, 0.3)
+    transform = Affine(0.3, 0.0, 400000.0, 0.0, -0.3, 2700000.0)
     src = write_geotiff(tmp_path / "scene.tif", image, crs="EPSG:32640", transform=transform)
     backend = _backend()
     out = predict_file(backend, src, tmp_path / "out", tile_size=64, overlap=16, confidence=True,
@@ -55,6 +55,7 @@ def test_geotiff_streaming_matches_in_memory_and_keeps_georeference(tmp_path):
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]
 
 
+@pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
 def test_plain_tiff_without_crs_and_png_input(tmp_path):
     from PIL import Image
 
@@ -80,7 +81,7 @@ def test_plain_tiff_without_crs_and_png_input(tmp_path):
 def test_area_report_sums_to_100_and_matches_class_raster(tmp_path):
     h, w = 100, 110
     cls, image = class_map_image(h, w)
-    src = write_geotiff(tmp_path / "areas.tif", image, transform=from_origin(0, 1000, 2.0, 2.0))
+    src = write_geotiff(tmp_path / "areas.tif", image, transform=Affine(2.0, 0.0, 0, 0.0, -2.0, 1000))
     backend = BandClassBackend(make_meta(tile_size=64))
     out = predict_file(backend, src, tmp_path / "out")
     with rasterio.open(out["classes"]) as ds:
@@ -113,7 +114,7 @@ def test_area_report_without_georeference_and_in_degrees():
     assert not rep["georeferenced"] and rep["classes"][0]["m2"] is None
     assert [r["percent"] for r in rep["classes"]] == [50.0, 50.0]
     # 0.001 degree pixels at the equator are about 111.2 m on a side
-    rep = area_report(cls, ["a", "b"], transform=from_origin(0, 0.005, 0.001, 0.001), crs=CRS.from_epsg(4326))
+    rep = area_report(cls, ["a", "b"], transform=Affine(0.001, 0.0, 0, 0.0, -0.001, 0.005), crs=CRS.from_epsg(4326))
     assert rep["classes"][0]["m2"] == pytest.approx(50 * 111.19 ** 2, rel=1e-3)
 
 
@@ -124,7 +125,7 @@ def test_vector_output_has_one_feature_per_region_with_class(tmp_path, fmt):
 
     h, w = 100, 110
     cls, image = class_map_image(h, w)
-    transform = from_origin(1000.0, 5000.0, 2.0, 2.0)
+    transform = Affine(2.0, 0.0, 1000.0, 0.0, -2.0, 5000.0)
     src = write_geotiff(tmp_path / "vec.tif", image, transform=transform)
     backend = BandClassBackend(make_meta(tile_size=64))
     out = predict_file(backend, src, tmp_path / "out", vector=fmt, min_area=40.0, overlay=False)
@@ -171,8 +172,8 @@ def test_nodata_is_kept_as_nodata(tmp_path):
 
 
 def test_wrong_band_count_and_corrupt_file_leave_no_outputs(tmp_path):
-    src = write_geotiff(tmp_path / "four.tif", _image(40, 40).repeat(2, axis=2)[:, :, :4])
-    with pytest.raises(DataError, match="four.tif.*4 bands but the model expects 3"):
+    src = write_geotiff(tmp_path / "five.tif", _image(40, 40).repeat(2, axis=2)[:, :, :5])
+    with pytest.raises(DataError, match="five.tif.*5 bands but the model expects 3"):
         predict_file(_backend(), src, tmp_path / "out")
     bad = tmp_path / "broken.tif"
     bad.write_bytes(b"II*\x00 this is not a tiff")
@@ -206,3 +207,25 @@ def test_position_image_file_matches_untiled(tmp_path):
         np.testing.assert_array_equal(ds.read(1), ref.argmax(axis=0))
     with rasterio.open(out["probabilities"]) as ds:
         np.testing.assert_allclose(ds.read(), ref, atol=2e-6)
+
+
+@pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
+def test_rgba_inputs_use_alpha_as_mask(tmp_path):
+    from PIL import Image
+
+    rgb = _image(70, 60, seed=5)
+    alpha = np.full((70, 60, 1), 255, np.uint8)
+    alpha[:10] = 0
+    rgba = np.concatenate([rgb, alpha], axis=2)
+    ref = predict_array(_backend(), rgb, tile_size=32).classes
+    tif = tmp_path / "rgba.tif"
+    with rasterio.open(tif, "w", driver="GTiff", width=60, height=70, count=4, dtype="uint8", photometric="RGB",
+                       alpha="YES") as dst:
+        dst.write(rgba.transpose(2, 0, 1))
+    png = tmp_path / "rgba.png"
+    Image.fromarray(rgba, mode="RGBA").save(png)
+    for src in (tif, png):
+        out = predict_file(_backend(), src, tmp_path / "out", tile_size=32)
+        classes = np.asarray(Image.open(out["classes"])) if src.suffix == ".png" else rasterio.open(out["classes"]).read(1)
+        assert (classes[:10] == 255).all(), src
+        np.testing.assert_array_equal(classes[10:], ref[10:])

@@ -145,14 +145,21 @@ class ArraySource:
     def read_rows(self, top: int, bottom: int) -> np.ndarray:
         return self.array[top:bottom]
 
+    def valid_rows(self, top: int, bottom: int, raw: np.ndarray) -> np.ndarray | None:
+        """Pixels that are not nodata in every band (``None``: all valid)."""
+        if self.nodata is None:
+            return None
+        nodata_px = np.isnan(raw) if np.isnan(self.nodata) else raw == self.nodata
+        return ~np.all(nodata_px, axis=2)
+
 
 def run_tiles(backend, source, *, tile_size: int, overlap: int, batch_size: int, blend: str,
               tta: str, emit: EmitFn, progress: ProgressFn | None = None,
               cancel: CancelFn | None = None) -> None:
     """Predict ``source`` tile by tile and call ``emit(top, bottom, probs, valid)`` for final rows.
 
-    ``source`` has ``height``, ``width``, ``bands``, ``nodata`` and ``read_rows(top, bottom) ->
-    (rows, W, bands)``. ``probs`` is float32 ``(K, bottom - top, W)``; ``valid`` a bool
+    ``source`` has ``height``, ``width``, ``bands``, ``read_rows(top, bottom) -> (rows, W, bands)``
+    and ``valid_rows(top, bottom, raw) -> bool (rows, W) or None``. ``probs`` is float32 ``(K, bottom - top, W)``; ``valid`` a bool
     ``(bottom - top, W)`` mask of pixels that are not nodata (``None`` when the source has no nodata).
     Strips are emitted in order and partition the rows exactly.
     """
@@ -178,11 +185,7 @@ def run_tiles(backend, source, *, tile_size: int, overlap: int, batch_size: int,
         raw = np.asarray(source.read_rows(top, top + th))
         if raw.shape != (th, width, source.bands):
             raise DataError(f"read {raw.shape} where ({th}, {width}, {source.bands}) was expected")
-        valid = None
-        if source.nodata is not None:
-            nodata_px = np.isnan(raw) if np.isnan(source.nodata) else raw == source.nodata
-            valid = ~np.all(nodata_px, axis=2)
-            del nodata_px
+        valid = source.valid_rows(top, top + th, raw)
         for b0 in range(0, len(col_starts), batch_size):
             if cancel is not None and cancel():
                 raise PredictionCancelled("prediction cancelled")
@@ -353,25 +356,60 @@ def output_paths(input_path: str | Path, out_dir: str | Path, options: PredictOp
 
 
 class RasterioSource:
-    """Rows of an open rasterio dataset, read through windows."""
+    """Rows of an open rasterio dataset, read through windows.
 
-    def __init__(self, dataset, path):
+    ``indexes`` picks the bands fed to the model (an alpha band is left out by the caller). Pixels
+    masked by GDAL's dataset mask (nodata in every band, alpha = 0, or an internal mask) are
+    reported invalid.
+    """
+
+    def __init__(self, dataset, path, indexes=None):
+        from rasterio.enums import MaskFlags
+
         self.ds = dataset
         self.path = path
-        self.height, self.width, self.bands = dataset.height, dataset.width, dataset.count
-        self.nodata = dataset.nodata
+        self.indexes = list(indexes) if indexes is not None else list(range(1, dataset.count + 1))
+        self.height, self.width, self.bands = dataset.height, dataset.width, len(self.indexes)
+        self.has_mask = any(flags != [MaskFlags.all_valid] for flags in dataset.mask_flag_enums)
+
+    def _window(self, top: int, bottom: int):
+        from rasterio.windows import Window
+
+        return Window(0, top, self.width, bottom - top)
+
+    def _fail(self, exc, top, bottom):
+        msg = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        return DataError(f"cannot read rows {top}-{bottom}, the file is corrupt or truncated ({msg})", self.path)
 
     def read_rows(self, top: int, bottom: int) -> np.ndarray:
         from rasterio.errors import RasterioError
-        from rasterio.windows import Window
 
         try:
-            arr = self.ds.read(window=Window(0, top, self.width, bottom - top))
+            arr = self.ds.read(self.indexes, window=self._window(top, bottom))
         except RasterioError as exc:
-            msg = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-            raise DataError(f"cannot read rows {top}-{bottom}, the file is corrupt or truncated ({msg})",
-                            self.path) from None
+            raise self._fail(exc, top, bottom) from None
         return arr.transpose(1, 2, 0)
+
+    def valid_rows(self, top: int, bottom: int, raw=None) -> np.ndarray | None:
+        from rasterio.errors import RasterioError
+
+        if not self.has_mask:
+            return None
+        try:
+            return self.ds.dataset_mask(window=self._window(top, bottom)) > 0
+        except RasterioError as exc:
+            raise self._fail(exc, top, bottom) from None
+
+
+def model_bands(dataset, meta) -> list[int]:
+    """Band indexes to feed the model: all bands, or all but a trailing alpha band when the model
+    expects one band fewer (RGBA files for an RGB model)."""
+    from rasterio.enums import ColorInterp
+
+    indexes = list(range(1, dataset.count + 1))
+    if dataset.count == meta.in_channels + 1 and dataset.colorinterp[-1] == ColorInterp.alpha:
+        indexes = indexes[:-1]
+    return indexes
 
 
 def _ignore_value(meta) -> int:
@@ -443,11 +481,19 @@ def _predict_whole(backend, input_path, tmp, opts, tile, overlap, progress, canc
 
     meta = backend.meta
     image = read_raster(input_path)
+    if image.shape[2] == 4 and meta.in_channels == 3:  # RGBA picture for an RGB model: alpha = mask
+        alpha = image[:, :, 3]
+        image = np.ascontiguousarray(image[:, :, :3])
+    else:
+        alpha = None
     check_bands(image.shape[2], meta, input_path)
     pred = predict_array(backend, image, tile_size=tile, overlap=overlap, batch_size=opts.batch_size,
                          blend=opts.blend, tta=opts.tta, progress=progress, cancel=cancel,
                          return_probabilities=opts.probabilities)
     h, w = pred.classes.shape
+    if alpha is not None and (alpha == 0).any():
+        pred.classes[alpha == 0] = _ignore_value(meta)
+        pred.confidence[alpha == 0] = 0
     colormap = {i: tuple(c) for i, c in enumerate(meta.colors)}
     write_raster(tmp["classes"], pred.classes, colormap=colormap)
     if "color" in tmp:
@@ -494,11 +540,13 @@ def _predict_streaming(backend, input_path, tmp, opts, tile, overlap, progress, 
             src = stack.enter_context(rasterio.open(input_path))
         except RasterioError as exc:
             raise DataError(f"not a readable raster ({str(exc).strip()[:200]})", input_path) from None
-        check_bands(src.count, meta, input_path)
+        indexes = model_bands(src, meta)
+        check_bands(len(indexes), meta, input_path)
+        source = RasterioSource(src, input_path, indexes)
         crs = src.crs
         transform = src.transform if (crs is not None or not src.transform.is_identity) else None
         h, w = src.height, src.width
-        has_nodata = src.nodata is not None
+        has_nodata = source.has_mask
 
         def open_out(key, count, dtype, nodata=None, **extra):
             profile = geotiff_profile(w, h, count, dtype, crs, transform, nodata)
@@ -536,7 +584,7 @@ def _predict_streaming(backend, input_path, tmp, opts, tile, overlap, progress, 
             if "probabilities" in writers:
                 writers["probabilities"].add(probs)
 
-        run_tiles(backend, RasterioSource(src, input_path), tile_size=tile, overlap=overlap,
+        run_tiles(backend, source, tile_size=tile, overlap=overlap,
                   batch_size=opts.batch_size, blend=opts.blend, tta=resolve_tta(opts.tta), emit=emit,
                   progress=progress, cancel=cancel)
         for writer in writers.values():
@@ -547,7 +595,7 @@ def _predict_streaming(backend, input_path, tmp, opts, tile, overlap, progress, 
         if "overlay" in tmp:
             ph, pw = preview_shape(h, w, opts.overlay_max_size)
             scaled = (ph, pw) != (h, w)
-            bands = [1, 2, 3] if src.count >= 3 else [1]
+            bands = indexes[:3] if len(indexes) >= 3 else indexes[:1]
             img = src.read(bands, out_shape=(len(bands), ph, pw),
                            resampling=Resampling.average if scaled else Resampling.nearest)
             with rasterio.open(tmp["classes"]) as c:
