@@ -187,6 +187,12 @@ def test_save_all_outputs(qtbot, window, errors, sample_images, tiny_bundle, tmp
     assert overlay.shape[0] >= h and overlay.shape[1] > w
     rows = list(csv.DictReader(out["areas"].open()))
     assert len(rows) >= len(window.model_doc.meta.classes)
+    fiona = pytest.importorskip("fiona")
+    with fiona.open(out["polygons"]) as src:
+        features = list(src)
+    assert features and {f["properties"]["class_name"] for f in features} <= set(window.model_doc.meta.classes)
+    # polygons cover the predicted pixels exactly (4-connected regions of the class raster)
+    assert sum(f["properties"]["pixels"] for f in features) == result.classes.size
     assert not list((tmp_path / "results").glob(".*part*"))  # atomic: no temporary leftovers
     assert window.settings.value("paths/save_dir") == str(tmp_path / "results")
 
@@ -276,3 +282,26 @@ def test_settings_remember_folders_and_model(qtbot, settings, errors, sample_ima
     assert again._dir("image_dir") == str(Path(sample_images[0]).parent)
     assert again.opacity.value() == 70
     assert Path(settings.fileName()).is_file()  # the temporary INI, not the user's settings
+
+
+def test_without_rasterio_tiffs_open_through_pillow(qtbot, window, errors, tmp_path, sample_images, tiny_bundle,
+                                                    monkeypatch):
+    """The standalone app ships without rasterio: plain TIFFs still work, GeoTIFF output is refused clearly."""
+    from PIL import Image
+
+    from terraseg.data.raster import read_raster
+    from terraseg.gui import imaging
+
+    monkeypatch.setattr(imaging, "have_rasterio", lambda: False)
+    arr = read_raster(sample_images[0])
+    tif = tmp_path / "plain.tif"
+    Image.fromarray(arr).save(tif)
+    assert window.open_image(tif) and not window.image_doc.georeferenced
+    window.open_model(tiny_bundle)
+    result = _predict(qtbot, window)
+    assert result.classes.shape == arr.shape[:2]
+    assert window.save_one("classes", tmp_path / "c.tif") is None
+    assert len(errors) == 1 and "c.tif" in errors[0] and ".png" in errors[0]
+    out = window.save_all(tmp_path / "out")
+    assert "polygons" not in out and {"classes", "mask", "overlay", "areas"} <= set(out)
+    assert not window.act_save["polygons"].isEnabled()

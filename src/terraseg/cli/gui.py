@@ -17,6 +17,8 @@ def gui(
                                          help="Model: bundle folder, bundle.json, model.safetensors or .onnx."),
     smoke_test: bool = typer.Option(False, "--smoke-test",
                                     help="Open IMAGE and --model, predict, print the legend and exit."),
+    screenshot: Optional[Path] = typer.Option(None, "--screenshot",
+                                              help="With --smoke-test: save a PNG of the window after the run."),
     settings: Optional[Path] = typer.Option(None, "--settings", help="Settings file (INI) instead of the user's."),
 ) -> None:
     """Open the desktop app: view an image, segment it with a model, save the results."""
@@ -30,5 +32,6 @@ def gui(
 
     if smoke_test and (image is None or model is None):
         raise typer.BadParameter("--smoke-test needs an IMAGE and --model")
-    code = run_app(image, model, smoke_test=smoke_test, settings_path=settings)
+    code = run_app(image, model, smoke_test=smoke_test, settings_path=settings,
+                   screenshot=str(screenshot) if screenshot else None)
     raise typer.Exit(code)

@@ -28,9 +28,12 @@ class SaveContext:
 
 
 def can_save_polygons() -> bool:
+    """Polygons need rasterio (shapes), shapely and fiona; the standalone app ships without them."""
+    from importlib.util import find_spec
+
     from terraseg.gui.imaging import have_rasterio
 
-    return have_rasterio()
+    return have_rasterio() and all(find_spec(m) is not None for m in ("fiona", "shapely"))
 
 
 def default_name(kind: str, image_doc) -> str:
@@ -77,7 +80,7 @@ def save(kind: str, path: Path, ctx: SaveContext) -> Path:
         return _write_overlay(path, ctx)
     if kind == "polygons":
         if not can_save_polygons():
-            raise DataError("saving polygons needs rasterio, which this installation lacks", path)
+            raise DataError("saving polygons needs rasterio, fiona and shapely, which this installation lacks", path)
         from terraseg.predict.vectorize import vectorize
 
         vectorize(ctx.classes, path, list(ctx.meta.classes), transform=ctx.image_doc.transform,
