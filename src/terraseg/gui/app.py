@@ -548,7 +548,7 @@ class MainWindow(QMainWindow):
             return
         self.progress.setRange(0, max(total, 1))
         self.progress.setValue(done)
-        self.progress.setFormat(f"tile %v / %m  (%p %)")
+        self.progress.setFormat("tile %v / %m  (%p %)")
 
     def _on_finished(self, result: RunResult) -> None:
         self.full_image = result.image
