@@ -121,7 +121,7 @@ def test_area_report_without_georeference_and_in_degrees():
 @pytest.mark.parametrize("fmt", ["gpkg", "geojson"])
 def test_vector_output_has_one_feature_per_region_with_class(tmp_path, fmt):
     import fiona
-    from shapely.geometry import shape
+    from shapely.geometry import Point, shape
 
     h, w = 100, 110
     cls, image = class_map_image(h, w)
@@ -139,11 +139,14 @@ def test_vector_output_has_one_feature_per_region_with_class(tmp_path, fmt):
         props = f["properties"]
         assert props["class_name"] == backend.meta.classes[props["class_id"]]
         by_class.setdefault(props["class_id"], []).append(shape(f["geometry"]))
-    # water, road, vegetation and bare land are one region each; the tiny building (9 px = 36 m²) is
-    # dropped by --min-area 40, the big one stays
+    # water, road, vegetation: one region each; bare land: two (the road cuts the scene); the tiny
+    # building (9 px = 36 m²) is merged into the bare land around it by --min-area 40 (no hole left)
     assert {k: len(v) for k, v in by_class.items()} == {0: 1, 1: 1, 2: 1, 3: 1, 4: 2}
     assert by_class[0][0].area == pytest.approx(20 * 35 * 4.0)
     assert by_class[2][0].area == pytest.approx(20 * 30 * 4.0)
+    assert sum(p.area for v in by_class.values() for p in v) == pytest.approx(h * w * 4.0)
+    tiny = Point(1000.0 + 11.5 * 2.0, 5000.0 - 81.5 * 2.0)  # centre of the tiny building
+    assert any(p.contains(tiny) for p in by_class[4])
     minx, miny, maxx, maxy = by_class[0][0].bounds
     assert (minx, maxy) == pytest.approx((1000.0 + 5 * 2.0, 5000.0 - 5 * 2.0))
 

@@ -1,9 +1,12 @@
 """Polygons from a class raster: one feature per connected region, with its class.
 
 Regions come from :func:`rasterio.features.shapes` (4-connected), in the raster's CRS (pixel
-coordinates, y down, when the raster has no georeference). ``min_area`` drops small regions and
-``simplify`` simplifies outlines (shapely, topology preserving per polygon); both are in CRS units
-(pixels when not georeferenced). Files are written with fiona as GeoPackage or GeoJSON.
+coordinates, y down, when the raster has no georeference). ``min_area`` removes small regions the
+GIS way: the class raster is first sieved (:func:`rasterio.features.sieve`: regions smaller than
+``min_area`` are merged into their largest neighbour, so no holes appear), then any polygon still
+smaller (e.g. one surrounded by nodata) is dropped. ``simplify`` simplifies outlines (shapely,
+topology preserving per polygon). Both are in CRS units (pixels when not georeferenced). Files are
+written with fiona as GeoPackage or GeoJSON.
 
 The class raster is read whole for vectorising (1 byte per pixel), so polygons are never cut at
 block borders.
@@ -26,14 +29,21 @@ SCHEMA = {"geometry": "Polygon",
 def polygons(classes: np.ndarray, class_names, transform=None, min_area: float = 0.0,
              simplify: float = 0.0, ignore_index: int = 255):
     """Yield ``(shapely Polygon, class_id, class_name, area, pixels)`` for every connected region."""
+    import math
+
     from affine import Affine
-    from rasterio.features import shapes
+    from rasterio.features import shapes, sieve
     from shapely.geometry import shape
 
     classes = np.ascontiguousarray(classes, dtype=np.uint8)
     transform = transform if transform is not None else Affine.identity()
     pixel_area = abs(transform.a * transform.e - transform.b * transform.d)
     mask = classes < len(class_names)
+    if min_area > 0 and pixel_area > 0:
+        size = math.ceil(min_area / pixel_area - 1e-9)
+        if size > 1:
+            classes = sieve(classes, size=size, mask=mask, connectivity=4)
+            classes[~mask] = ignore_index
     for geom, value in shapes(classes, mask=mask, connectivity=4, transform=transform):
         cid = int(value)
         if cid == ignore_index or cid >= len(class_names):
