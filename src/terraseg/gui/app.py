@@ -146,8 +146,8 @@ class MainWindow(QMainWindow):
 
         # side panel
         side = QWidget()
-        side.setMinimumWidth(290)
-        side.setMaximumWidth(420)
+        side.setMinimumWidth(330)
+        side.setMaximumWidth(460)
         sl = QVBoxLayout(side)
         sl.setContentsMargins(10, 6, 10, 10)
         sl.setSpacing(6)
@@ -228,8 +228,7 @@ class MainWindow(QMainWindow):
             "areas": self._action("Save area table (CSV)…", lambda: self.choose_save_one("areas")),
         }
         self.act_quit = self._action("Quit", self.close, S.Quit)
-        self.act_fit = self._action("Fit", lambda: self.input_view.fit() if self.left.isVisible()
-                                    else self.result_view.fit(), "F", "Fit the image in the window")
+        self.act_fit = self._action("Fit", self.fit_views, "F", "Fit the image in the window")
         self.act_100 = self._action("100 %", self._actual_pixels, "1", "One image pixel per screen pixel")
         self.act_zoom_in = self._action("Zoom in", lambda: self._active_view().zoom_by(1.25), S.ZoomIn)
         self.act_zoom_out = self._action("Zoom out", lambda: self._active_view().zoom_by(0.8), S.ZoomOut)
@@ -406,8 +405,8 @@ class MainWindow(QMainWindow):
             self.legend.set_classes(self.model_doc.meta.classes, self.model_doc.meta.colors)
         self.summary_label.setText("")
         self._apply_layers()
-        QTimer.singleShot(0, self.input_view.fit)
-        self.input_view.fit()
+        self.fit_views()
+        QTimer.singleShot(0, self.fit_views)  # again once the layout has settled
         self.setWindowTitle(f"{doc.path.name} – terraseg")
         self.statusBar().showMessage(f"Opened {doc.path.name}", 4000)
         self._update_state()
@@ -646,6 +645,10 @@ class MainWindow(QMainWindow):
             title += " (no prediction yet)"
         self.right.set_title(title)
         self._save_view_settings()
+
+    def fit_views(self) -> None:
+        """Fit the whole image in the result pane (always visible); the input pane follows."""
+        self.result_view.fit()
 
     def _active_view(self) -> ImageView:
         return self.result_view

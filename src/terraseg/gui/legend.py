@@ -65,7 +65,7 @@ class _ShareDelegate(QStyledItemDelegate):
 
     def sizeHint(self, option, index) -> QSize:  # noqa: N802
         s = super().sizeHint(option, index)
-        return QSize(max(s.width(), 110), s.height())
+        return QSize(max(s.width(), 90), s.height())
 
 
 class LegendWidget(QTableWidget):
@@ -87,7 +87,8 @@ class LegendWidget(QTableWidget):
         h.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         h.setSectionResizeMode(1, QHeaderView.ResizeMode.Fixed)
         h.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
-        self.setColumnWidth(1, 120)
+        self.setColumnWidth(1, 96)
+        self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.verticalHeader().setDefaultSectionSize(26)
         self.stats: list[ClassStat] = []
 
