@@ -54,5 +54,5 @@ def test_cli_trains_and_resumes(tiny_overrides, tmp_path):
     # continue the finished run for one more epoch
     out = run_cli("--resume", str(run_dir), "trainer.max_epochs=2")
     assert out.returncode == 0, out.stderr[-2000:]
-    ckpt = __import__("torch").load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
+    ckpt = __import__("torch").load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
     assert ckpt["epoch"] == 1 and ckpt["global_step"] == 4

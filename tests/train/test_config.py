@@ -79,3 +79,19 @@ def test_max_time_only_and_numbers_as_strings(tmp_path):
     cfg = C.load_config(p, ["optimizer.lr=1e-4"])  # YAML reads 1e-4 as a string
     assert cfg["trainer"]["max_time"] == 20.0 and cfg["trainer"]["max_epochs"] is None
     assert cfg["optimizer"]["lr"] == pytest.approx(1e-4)
+
+
+def test_defaults_are_relative_to_cwd_and_sample_config_matches_example(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    monkeypatch.chdir(tmp_path)
+    cfg = C.load_config({"data": {"dataset": "d.yaml"}})
+    assert cfg["output"]["dir"] == str(tmp_path / "runs") and cfg["data"]["dataset"] == str(tmp_path / "d.yaml")
+    # the Python sample config (make demo) and examples/train-sample.yaml describe the same training
+    from terraseg.train.run import SAMPLE_CONFIG
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "train-sample.yaml"
+    a = C.load_config(example, ["data.dataset=d.yaml", "output.dir=o"])
+    b = C.load_config(SAMPLE_CONFIG, ["data.dataset=d.yaml", "output.dir=o"])
+    a["trainer"]["max_time"] = b["trainer"]["max_time"]
+    assert a == b

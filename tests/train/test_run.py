@@ -78,7 +78,7 @@ class _StopAfterFirstEpoch:
 
 
 def _ckpt(path):
-    return torch.load(path, map_location="cpu", weights_only=False)
+    return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def test_resume_is_exact(tiny_overrides, tmp_path):

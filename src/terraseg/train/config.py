@@ -336,13 +336,12 @@ def validate(cfg: dict[str, Any], source: str | Path | None = None, require_data
     return out
 
 
-def _resolve_paths(cfg: dict[str, Any], base_dir: Path) -> None:
-    for sec, key in _PATH_KEYS:
-        v = cfg.get(sec, {}).get(key)
-        if isinstance(v, str) and v and not Path(v).expanduser().is_absolute():
-            cfg[sec][key] = str((base_dir / Path(v).expanduser()).resolve())
-        elif isinstance(v, str) and v:
-            cfg[sec][key] = str(Path(v).expanduser())
+def _resolve_one(cfg: dict[str, Any], sec: str, key: str, base_dir: Path) -> None:
+    v = cfg.get(sec, {}).get(key)
+    if isinstance(v, str) and v and not Path(v).expanduser().is_absolute():
+        cfg[sec][key] = str((base_dir / Path(v).expanduser()).resolve())
+    elif isinstance(v, str) and v:
+        cfg[sec][key] = str(Path(v).expanduser())
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
@@ -381,7 +380,9 @@ def load_config(path: str | Path | dict | None = None, overrides: Iterable[str] 
         user = read_yaml(source)
         base_dir = source.resolve().parent
     cfg = merge(default_config(), user, source)
-    _resolve_paths(cfg, base_dir)
+    given = {(sec, key) for sec, key in _PATH_KEYS if isinstance(user.get(sec), dict) and key in user[sec]}
+    for sec, key in _PATH_KEYS:  # paths in the file: relative to the file; defaults: to the CWD
+        _resolve_one(cfg, sec, key, base_dir if (sec, key) in given else Path.cwd())
     cfg = apply_overrides(cfg, overrides, base_dir=Path.cwd())
     return validate(cfg, source, require_dataset=require_dataset)
 
