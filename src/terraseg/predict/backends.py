@@ -70,12 +70,15 @@ class TorchBackend:
         return f"TorchBackend({self.meta.architecture}, device={self.device}, precision={self.precision})"
 
 
-def load_backend(path: str | Path, backend: str = "torch", device: str = "cpu", precision: str = "fp32"):
-    """Open a model for prediction: a bundle (torch) or an exported ``.onnx`` file (ONNX Runtime)."""
+def load_backend(path: str | Path, backend: str = "auto", device: str = "cpu", precision: str = "fp32"):
+    """Open a model for prediction: a bundle (torch) or an exported ``.onnx`` file (ONNX Runtime).
+
+    ``backend="auto"`` (default) picks ONNX Runtime for ``.onnx`` files and torch otherwise.
+    """
     if backend == "auto":
         backend = "onnx" if Path(path).suffix.lower() == ".onnx" else "torch"
     if backend not in BACKENDS:
-        raise ConfigError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        raise ConfigError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)} or auto")
     if precision not in PRECISIONS:
         raise ConfigError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
     if backend == "onnx":
@@ -87,7 +90,7 @@ def load_backend(path: str | Path, backend: str = "torch", device: str = "cpu", 
             raise
         return OnnxBackend(path, precision=precision, device=device)
     if Path(path).suffix.lower() == ".onnx":
-        raise ConfigError(f"{path} is an ONNX model; use --backend onnx (or a bundle folder for torch)")
+        raise ConfigError("this is an ONNX model; use the onnx backend (or a bundle folder for torch)", path)
     return TorchBackend(path, device=device, precision=precision)
 
 

@@ -97,6 +97,8 @@ def infer(backend, batch: np.ndarray, tta: str = "none") -> np.ndarray:
     TTA is done in numpy around the backend call, so it works with every backend.
     """
     transforms = _tta_transforms(tta)
+    if len(transforms) == 1:
+        return np.asarray(backend(np.ascontiguousarray(batch, dtype=np.float32)), dtype=np.float32)
     total = None
     for k, flip in transforms:
         x = batch
@@ -110,8 +112,7 @@ def infer(backend, batch: np.ndarray, tta: str = "none") -> np.ndarray:
         if flip:
             y = y[..., ::-1]
         total = y.copy() if total is None else total + y
-    if len(transforms) > 1:
-        total /= len(transforms)
+    total /= len(transforms)
     return total
 
 
@@ -173,6 +174,7 @@ def run_tiles(backend, source, *, tile_size: int, overlap: int, batch_size: int,
     width = source.width
     acc = np.zeros((k, th, width), np.float32)
     wsum = np.zeros((th, width), np.float32)
+    scratch = np.empty((k, th, tw), np.float32)
     total = len(grid)
     done = 0
     if progress is not None:
@@ -201,7 +203,8 @@ def run_tiles(backend, source, *, tile_size: int, overlap: int, batch_size: int,
             if probs.shape != (len(cols), k, ts, ts):
                 raise DataError(f"model returned {probs.shape}; expected {(len(cols), k, ts, ts)}")
             for j, c in enumerate(cols):
-                acc[:, :, c:c + tw] += probs[j, :, :th, :tw] * weight
+                np.multiply(probs[j, :, :th, :tw], weight, out=scratch)
+                acc[:, :, c:c + tw] += scratch
                 wsum[:, c:c + tw] += weight
             done += len(cols)
             if progress is not None:
@@ -525,9 +528,9 @@ def _predict_streaming(backend, input_path, tmp, opts, tile, overlap, progress, 
     from rasterio.enums import Resampling
     from rasterio.errors import NotGeoreferencedWarning, RasterioError
 
-    from terraseg.data.palette import colorize
     from terraseg.predict.areas import AreaAccumulator
-    from terraseg.predict.outputs import RowWriter, class_colormap, geotiff_profile, preview_shape, tag_classes
+    from terraseg.predict.outputs import (BandColorizer, RowWriter, class_colormap, geotiff_profile, preview_shape,
+                                          tag_classes)
 
     meta = backend.meta
     k = meta.num_classes
@@ -568,6 +571,7 @@ def _predict_streaming(backend, input_path, tmp, opts, tile, overlap, progress, 
                 prob_ds.set_band_description(i + 1, name)
             writers["probabilities"] = RowWriter(prob_ds)
         acc = AreaAccumulator(k, transform=transform, crs=crs)
+        to_color = BandColorizer(meta.colors)
 
         def emit(top, bottom, probs, valid):
             cls, conf = classes_and_confidence(probs)
@@ -576,7 +580,7 @@ def _predict_streaming(backend, input_path, tmp, opts, tile, overlap, progress, 
             writers["classes"].add(cls)
             acc.add(top, cls)
             if "color" in writers:
-                writers["color"].add(colorize(cls, meta.colors).transpose(2, 0, 1))
+                writers["color"].add(to_color(cls))
             if "confidence" in writers:
                 if valid is not None:
                     conf[~valid] = 0
