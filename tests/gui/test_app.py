@@ -305,3 +305,22 @@ def test_without_rasterio_tiffs_open_through_pillow(qtbot, window, errors, tmp_p
     out = window.save_all(tmp_path / "out")
     assert "polygons" not in out and {"classes", "mask", "overlay", "areas"} <= set(out)
     assert not window.act_save["polygons"].isEnabled()
+
+
+def test_closing_the_window_during_a_run_stops_the_worker(qtbot, settings, errors, big_image, slow_backend):
+    from terraseg.gui.app import MainWindow
+
+    win = MainWindow(settings=settings)
+    win.show()
+    win.open_image(big_image)
+    win.set_backend(slow_backend)
+    assert win.start_prediction()
+    qtbot.waitUntil(lambda: slow_backend.calls >= 1, timeout=20000)
+    thread = win.run.thread
+    win.close()
+    assert thread.isFinished()
+    calls = slow_backend.calls
+    qtbot.wait(200)
+    assert slow_backend.calls == calls
+    assert settings.value("window/geometry") is not None
+    win.deleteLater()

@@ -568,9 +568,7 @@ class MainWindow(QMainWindow):
     def _on_thread_done(self) -> None:
         run, self.run = self.run, None
         if run is not None:
-            run.thread.wait()
-            run.worker.deleteLater()
-            run.thread.deleteLater()
+            run.thread.wait()  # finished: the Python objects (owners of worker and thread) can go
         self.progress.setVisible(False)
         self._update_state()
         self.stateChanged.emit()

@@ -14,7 +14,7 @@ import traceback
 from dataclasses import dataclass
 
 import numpy as np
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from terraseg.errors import TerrasegError
 
@@ -102,7 +102,9 @@ class PredictRun:
         worker.moveToThread(self.thread)
         self.thread.started.connect(worker.run)
         for sig in (worker.finished, worker.failed, worker.cancelled):
-            sig.connect(self.thread.quit)
+            # direct: quit() is thread-safe, and a queued call would wait for the GUI thread, which
+            # may itself be blocked in wait() (closing the window during a run)
+            sig.connect(self.thread.quit, Qt.ConnectionType.DirectConnection)
 
     def start(self) -> None:
         self.thread.start()
