@@ -146,3 +146,7 @@ def test_cli_user_errors_exit_2(tmp_path, tiny_bundle, capsys):
     assert code == 2 and "onnx" in text.lower()
     code, text = _run_cli([str(tiny_bundle), str(tmp_path / "*.png"), "--out", str(tmp_path / "o")], capsys)
     assert code == 2 and "no images found" in text
+    code, text = _run_cli([str(tiny_bundle), str(tmp_path / "x.tif"), "--out", str(tmp_path / "o"),
+                           "--tile-size", "64", "--overlap", "64"], capsys)
+    assert code == 2 and "overlap" in text
+    assert not (tmp_path / "o").exists()

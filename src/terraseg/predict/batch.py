@@ -120,13 +120,14 @@ def predict_batch(model, inputs: Iterable[str | Path], out_dir: str | Path, opti
     """
     from terraseg import _progress
     from terraseg.predict.backends import as_backend
-    from terraseg.predict.engine import PredictionCancelled, _options, output_paths, predict_file
+    from terraseg.predict.engine import PredictionCancelled, _options, output_paths, predict_file, validate_options
 
     opts = _options(options, overrides)
     out_dir = Path(out_dir)
     files = expand_inputs(inputs, recursive=recursive, exclude_dir=out_dir)
     names = output_names(files)
     backend = as_backend(model, device=device, precision=precision)
+    validate_options(opts, backend.meta)  # a bad option is a usage error, not a failure of every file
     result = BatchResult()
 
     progress = _progress.make_progress()

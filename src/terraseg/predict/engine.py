@@ -324,6 +324,18 @@ def _options(options: PredictOptions | None, overrides: dict) -> PredictOptions:
     return opts
 
 
+def validate_options(opts: PredictOptions, meta) -> tuple[int, int]:
+    """Check the options against the model once, before any file is touched; -> (tile, overlap)."""
+    tile, ov = _tile_settings(meta, opts.tile_size, opts.overlap)
+    window_2d(2, 2, opts.blend)  # unknown blend -> ConfigError
+    resolve_tta(opts.tta)
+    if opts.batch_size < 1:
+        from terraseg.errors import ConfigError
+
+        raise ConfigError(f"batch size must be at least 1, got {opts.batch_size}")
+    return tile, ov
+
+
 def _uses_pillow(path: Path) -> bool:
     from terraseg.data.raster import uses_pillow
 
@@ -440,7 +452,7 @@ def predict_file(model, input_path: str | Path, out_dir: str | Path, options: Pr
     opts = _options(options, overrides)
     backend = _resolve_model(model, device=device, precision=precision)
     meta = backend.meta
-    tile, ov = _tile_settings(meta, opts.tile_size, opts.overlap)
+    tile, ov = validate_options(opts, meta)
     paths = output_paths(input_path, out_dir, opts, name=name)
     out_dir.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
