@@ -232,3 +232,24 @@ def test_rgba_inputs_use_alpha_as_mask(tmp_path):
         classes = np.asarray(Image.open(out["classes"])) if src.suffix == ".png" else rasterio.open(out["classes"]).read(1)
         assert (classes[:10] == 255).all(), src
         np.testing.assert_array_equal(classes[10:], ref[10:])
+
+
+def test_nan_and_nodata_do_not_spread(tmp_path):
+    """Masked pixels reach the model as the band mean, so they cannot poison their neighbours."""
+
+    class ContextBackend(PixelBackend):  # every output pixel also sees its whole tile (like a CNN)
+        def __call__(self, batch):
+            return super().__call__(batch + batch.mean(axis=(2, 3), keepdims=True))
+
+    image = position_image(60, 70).astype(np.float32) + 1
+    image[20:30, 20:30] = np.nan
+    pred = predict_array(ContextBackend(make_meta()), image, tile_size=32, nodata=np.nan)
+    assert (pred.classes[20:30, 20:30] == 255).all()
+    outside = np.ones((60, 70), bool)
+    outside[20:30, 20:30] = False
+    assert (pred.classes[outside] < 5).all()
+    assert np.isfinite(pred.confidence).all() and (pred.confidence[outside] > 0.2).all()
+    # a -9999 nodata value is masked out of the input the same way
+    image[20:30, 20:30] = -9999
+    pred2 = predict_array(ContextBackend(make_meta()), image, tile_size=32, nodata=-9999)
+    np.testing.assert_array_equal(pred2.classes, pred.classes)

@@ -197,6 +197,12 @@ def run_tiles(backend, source, *, tile_size: int, overlap: int, batch_size: int,
                 tile_px = raw[:, c:c + tw, :].transpose(2, 0, 1)  # (C, th, tw)
                 np.subtract(tile_px, mean[:, None, None], out=batch[j], casting="unsafe")
             batch *= inv_std[None, :, None, None]
+            # nodata and non-finite pixels go to the model as the band mean (0 after normalisation)
+            if valid is not None:
+                for j, c in enumerate(cols):
+                    batch[j][:, ~valid[:, c:c + tw]] = 0.0
+            if raw.dtype.kind == "f":
+                np.nan_to_num(batch, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
             if pad_b or pad_r:
                 batch = np.pad(batch, ((0, 0), (0, 0), (0, pad_b), (0, pad_r)), mode="symmetric")
             probs = infer(backend, batch, tta)
