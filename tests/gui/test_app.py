@@ -231,8 +231,9 @@ def test_views_keep_zoom_and_pan_in_sync(qtbot, window, big_image, slow_backend)
     window.set_backend(slow_backend)
     _predict(qtbot, window)
     left, right = window.input_view, window.result_view
+    assert right.fitted
     right.zoom_by(4.0)
-    assert left.transform() == right.transform()
+    assert left.transform() == right.transform() and not right.fitted
     right.horizontalScrollBar().setValue(right.horizontalScrollBar().maximum() // 2)
     right.verticalScrollBar().setValue(right.verticalScrollBar().maximum())
     c_left = left.mapToScene(left.viewport().rect().center())
@@ -251,6 +252,14 @@ def test_views_keep_zoom_and_pan_in_sync(qtbot, window, big_image, slow_backend)
     assert window.result_view.mask_item.isVisible() and window.result_view.base_item.isVisible()
     window.set_layer("mask")
     assert window.result_view.mask_item.opacity() == 1.0 and not window.result_view.base_item.isVisible()
+    # unticking a class in the legend hides it in the views (not in the saved outputs)
+    shown = window._shown_classes
+    k = int(np.bincount(shown.ravel()).argmax())
+    assert (window._mask_rgb[shown == k, 3] == 255).all()
+    window.legend.set_visible(k, False)
+    assert (window._mask_rgb[shown == k, 3] == 0).all() and (window._mask_rgb[shown != k, 3] == 255).all()
+    window.legend.set_visible(k, True)
+    assert (window._mask_rgb[:, :, 3] == 255).all()
     window.act_side.trigger()  # back to side by side: the input on the left again
     assert window.left.isVisible() and window.layer() == "mask"
     assert window.input_view.transform() == window.result_view.transform()

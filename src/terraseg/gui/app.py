@@ -119,7 +119,8 @@ class MainWindow(QMainWindow):
         self.run: PredictRun | None = None
         self.last_error: str | None = None
         self.quiet_errors = False  # smoke test: print errors instead of opening a dialog
-        self._mask_rgb: np.ndarray | None = None
+        self._mask_rgb: np.ndarray | None = None  # displayed mask, RGBA at display resolution
+        self._shown_classes: np.ndarray | None = None  # class raster at display resolution
         apply_theme(QApplication.instance())
         self.setWindowTitle("terraseg")
         self.setAcceptDrops(True)
@@ -163,6 +164,7 @@ class MainWindow(QMainWindow):
         sl.addWidget(self.image_label)
         sl.addWidget(self._heading("Legend"))
         self.legend = LegendWidget()
+        self.legend.visibilityChanged.connect(self._recolour_mask)
         self.legend.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
         sl.addWidget(self.legend, 1)
         self.summary_label = QLabel("")
@@ -395,6 +397,7 @@ class MainWindow(QMainWindow):
             return False
         QApplication.restoreOverrideCursor()
         self.image_doc, self.full_image, self.result, self._mask_rgb = doc, None, None, None
+        self._shown_classes = None
         rgb = display_rgb(doc.preview, doc.nodata)
         for v in (self.input_view, self.result_view):
             v.set_base(rgb, (doc.width, doc.height))
@@ -462,7 +465,7 @@ class MainWindow(QMainWindow):
         self._set_model(ModelDoc(path=Path(path), kind="custom", meta=backend.meta, backend=backend))
 
     def _set_model(self, doc: ModelDoc) -> None:
-        self.model_doc, self.result, self._mask_rgb = doc, None, None
+        self.model_doc, self.result, self._mask_rgb, self._shown_classes = doc, None, None, None
         m = doc.meta
         self.result_view.clear_mask()
         self.legend.set_classes(m.classes, m.colors)
@@ -573,15 +576,26 @@ class MainWindow(QMainWindow):
         self._update_state()
         self.stateChanged.emit()
 
-    def _show_result(self) -> None:
-        from terraseg.data.palette import colorize
+    def _recolour_mask(self, _visible=None) -> None:
+        """Colour the displayed class raster; classes unticked in the legend are transparent."""
+        if self.result is None or self._shown_classes is None:
+            return
+        m = self.model_doc.meta
+        lut = np.zeros((256, 4), np.uint8)  # ignore/nodata and unknown values: transparent
+        for i, (c, vis) in enumerate(zip(m.colors, self.legend.visible_classes())):
+            lut[i, :3] = c[:3]
+            lut[i, 3] = 255 if vis else 0
+        self._mask_rgb = lut[self._shown_classes]
+        self.result_view.set_mask(self._mask_rgb)
+        self._apply_layers()
 
+    def _show_result(self) -> None:
         r, m, d = self.result, self.model_doc.meta, self.image_doc
         h, w = r.classes.shape
         scale = max(1.0, max(h, w) / MASK_DISPLAY_MAX_SIDE)
         shown = downscale_nearest(r.classes, (max(1, round(h / scale)), max(1, round(w / scale))))
-        self._mask_rgb = colorize(shown, [tuple(c[:3]) for c in m.colors])
-        self.result_view.set_mask(self._mask_rgb)
+        self._shown_classes = shown
+        self._recolour_mask()
         from terraseg.gui.saving import area_report_for
 
         report = area_report_for(r.classes, m, d)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from PySide6.QtCore import QRect, QSize, Qt
+from PySide6.QtCore import QRect, QSize, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QStyledItemDelegate, QTableWidget,
                                QTableWidgetItem)
@@ -69,9 +69,13 @@ class _ShareDelegate(QStyledItemDelegate):
 
 
 class LegendWidget(QTableWidget):
-    """One row per model class; shares and areas are filled in after a prediction."""
+    """One row per model class; shares and areas are filled in after a prediction.
+
+    Each class has a check box: unticking it hides that class in the mask and overlay views.
+    """
 
     COLS = ("Class", "Share", "Area")
+    visibilityChanged = Signal(list)  # one bool per class
 
     def __init__(self, parent=None):
         super().__init__(0, len(self.COLS), parent)
@@ -91,17 +95,37 @@ class LegendWidget(QTableWidget):
         self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.verticalHeader().setDefaultSectionSize(26)
         self.stats: list[ClassStat] = []
+        self._filling = False
+        self.itemChanged.connect(self._on_item_changed)
+
+    def _on_item_changed(self, item) -> None:
+        if not self._filling and item.column() == 0:
+            self.visibilityChanged.emit(self.visible_classes())
+
+    def visible_classes(self) -> list[bool]:
+        return [self.item(i, 0) is None or self.item(i, 0).checkState() == Qt.CheckState.Checked
+                for i in range(self.rowCount())]
+
+    def set_visible(self, index: int, visible: bool) -> None:
+        self.item(index, 0).setCheckState(Qt.CheckState.Checked if visible else Qt.CheckState.Unchecked)
 
     def set_classes(self, names: list[str], colors: list) -> None:
         """Show the model's classes (before any prediction: no shares yet)."""
         self.stats = []
-        self.setRowCount(len(names))
-        for i, (name, color) in enumerate(zip(names, colors)):
-            item = QTableWidgetItem(swatch(tuple(color[:3])), name)
-            item.setToolTip(f"class {i}: {name}  RGB {tuple(color[:3])}")
-            self.setItem(i, 0, item)
-            self.setItem(i, 1, QTableWidgetItem(""))
-            self.setItem(i, 2, QTableWidgetItem(""))
+        keep = self.visible_classes() if self.rowCount() == len(names) else [True] * len(names)
+        self._filling = True
+        try:
+            self.setRowCount(len(names))
+            for i, (name, color) in enumerate(zip(names, colors)):
+                item = QTableWidgetItem(swatch(tuple(color[:3])), name)
+                item.setToolTip(f"class {i}: {name}  RGB {tuple(color[:3])}; untick to hide it in the views")
+                item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+                item.setCheckState(Qt.CheckState.Checked if keep[i] else Qt.CheckState.Unchecked)
+                self.setItem(i, 0, item)
+                self.setItem(i, 1, QTableWidgetItem(""))
+                self.setItem(i, 2, QTableWidgetItem(""))
+        finally:
+            self._filling = False
         self.setHorizontalHeaderLabels(list(self.COLS))
 
     def set_stats(self, stats: list[ClassStat]) -> None:

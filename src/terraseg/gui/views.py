@@ -52,6 +52,7 @@ class ImageView(QGraphicsView):
         self.scene().addItem(self.mask_item)
         self.mask_item.setVisible(False)
         self.image_size: tuple[int, int] | None = None  # full-resolution (width, height)
+        self.fitted = True  # follow resizes until the user zooms
         self._placeholder = ""
         for bar in (self.horizontalScrollBar(), self.verticalScrollBar()):
             bar.valueChanged.connect(lambda _v: self.viewChanged.emit())
@@ -97,6 +98,7 @@ class ImageView(QGraphicsView):
         return self.transform().m11()
 
     def zoom_by(self, factor: float, anchor: QPointF | None = None) -> None:
+        self.fitted = False
         new = min(MAX_ZOOM, max(MIN_ZOOM, self.zoom() * factor))
         factor = new / self.zoom()
         if anchor is None:
@@ -106,11 +108,18 @@ class ImageView(QGraphicsView):
         self.viewChanged.emit()
 
     def fit(self) -> None:
+        self.fitted = True
         if self.image_size:
             self.fitInView(self.scene().sceneRect(), Qt.AspectRatioMode.KeepAspectRatio)
             self.viewChanged.emit()
 
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        if self.fitted and self.image_size and self.isVisible():
+            self.fit()  # a fitted view stays fitted when the window or the splitter changes
+
     def actual_pixels(self) -> None:
+        self.fitted = False
         self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
         self.setTransform(QTransform())
         self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
