@@ -229,7 +229,11 @@ def test_rgba_inputs_use_alpha_as_mask(tmp_path):
     Image.fromarray(rgba, mode="RGBA").save(png)
     for src in (tif, png):
         out = predict_file(_backend(), src, tmp_path / "out", tile_size=32)
-        classes = np.asarray(Image.open(out["classes"])) if src.suffix == ".png" else rasterio.open(out["classes"]).read(1)
+        if src.suffix == ".png":
+            classes = np.asarray(Image.open(out["classes"]))
+        else:
+            with rasterio.open(out["classes"]) as ds:
+                classes = ds.read(1)
         assert (classes[:10] == 255).all(), src
         np.testing.assert_array_equal(classes[10:], ref[10:])
 

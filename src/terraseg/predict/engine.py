@@ -160,9 +160,10 @@ def run_tiles(backend, source, *, tile_size: int, overlap: int, batch_size: int,
     """Predict ``source`` tile by tile and call ``emit(top, bottom, probs, valid)`` for final rows.
 
     ``source`` has ``height``, ``width``, ``bands``, ``read_rows(top, bottom) -> (rows, W, bands)``
-    and ``valid_rows(top, bottom, raw) -> bool (rows, W) or None``. ``probs`` is float32 ``(K, bottom - top, W)``; ``valid`` a bool
-    ``(bottom - top, W)`` mask of pixels that are not nodata (``None`` when the source has no nodata).
-    Strips are emitted in order and partition the rows exactly.
+    and ``valid_rows(top, bottom, raw) -> bool (rows, W) or None``. ``probs`` is float32
+    ``(K, bottom - top, W)`` (a view into the rolling band, valid only during the call); ``valid`` a
+    bool ``(bottom - top, W)`` mask of pixels that are not nodata (``None``: no nodata). Strips are
+    emitted in order and partition the rows exactly.
     """
     meta = backend.meta
     k = int(meta.num_classes)
