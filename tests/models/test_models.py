@@ -75,6 +75,8 @@ SMP_CASES = [
     ("smp:UnetPlusPlus", {"encoder_name": "resnet18"}),
     ("smp:DeepLabV3Plus", {"encoder_name": "resnet18", "encoder_output_stride": 8}),
     ("smp:Linknet", {"encoder_name": "tu-mobilenetv3_small_050"}),
+    ("smp:PAN", {"encoder_name": "resnet18"}),
+    ("smp:UPerNet", {"encoder_name": "resnet18"}),
 ]
 
 
@@ -196,6 +198,45 @@ def test_errors_name_what_exists(call, needle):
 def test_no_weights_options_are_harmless():
     model = models.build("unet", 3, 2, base_channels=4, depth=2, encoder_weights=None, pretrained=False)
     assert model.output_stride == 4
+
+
+@pytest.mark.parametrize("bins", [1, 2, 3, 6])
+def test_grid_pool_equals_adaptive_pooling_on_even_sizes(bins):
+    from terraseg.models.base import grid_pool
+
+    x = torch.randn(2, 3, 12, 18)
+    assert torch.allclose(grid_pool(x, bins, "mean"), F.adaptive_avg_pool2d(x, bins), atol=1e-6)
+    assert torch.equal(grid_pool(x, bins, "max"), F.adaptive_max_pool2d(x, bins))
+    odd = grid_pool(torch.randn(1, 2, 7, 5), bins, "max")
+    assert odd.shape == (1, 2, bins, bins)
+
+
+def test_resuneta_psp_pooling_blocks():
+    from terraseg.models.resuneta.blocks import block_max_pool
+
+    x = torch.arange(64.0).reshape(1, 1, 8, 8)
+    y = block_max_pool(x, 2)
+    assert y.shape == x.shape
+    assert y[0, 0, 0, 0] == 27 and y[0, 0, 0, 7] == 31 and y[0, 0, 7, 0] == 59 and y[0, 0, 7, 7] == 63
+    assert torch.equal(block_max_pool(x, 1), torch.full_like(x, 63))
+    assert block_max_pool(torch.randn(1, 2, 3, 5), 8).shape == (1, 2, 3, 5)
+
+
+def test_smp_pyramid_pooling_is_export_friendly():
+    """PSPNet/UPerNet adaptive pooling is swapped for grid pooling (same keys, same result on even maps)."""
+    import segmentation_models_pytorch as smp
+
+    from terraseg.models.base import GridAvgPool2d
+
+    model = models.build("smp:PSPNet", 3, 4, encoder_name="resnet18").eval()
+    pools = [m for m in model.modules() if isinstance(m, GridAvgPool2d)]
+    assert sorted(p.output_size for p in pools) == [1, 2, 3, 6]
+    torch.manual_seed(0)
+    ref = smp.PSPNet("resnet18", encoder_weights=None, classes=4).eval()
+    ref.load_state_dict({k[len("model."):]: v for k, v in model.state_dict().items()}, strict=True)
+    x = torch.randn(1, 3, 384, 384)  # stride-8 map of 48 x 48: divisible by 1, 2, 3, 6
+    with torch.no_grad():
+        assert torch.allclose(model(x), ref(x), atol=1e-5)
 
 
 # ----------------------------------------------------------------------------------------------- groups

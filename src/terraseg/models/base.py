@@ -55,6 +55,55 @@ def pad_to_multiple(x: torch.Tensor, multiple: int, mode: str = "replicate") -> 
     return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
 
 
+def grid_pool(x: torch.Tensor, bins: int, reduce: str = "max") -> torch.Tensor:
+    """Pool ``x`` (N, C, H, W) into a ``bins x bins`` grid of blocks -> (N, C, bins, bins).
+
+    Same result as ``adaptive_{max,avg}_pool2d(x, bins)`` when H and W are multiples of ``bins``;
+    otherwise the map is first edge-padded to the next multiple. Written with pad/reshape/reduce only,
+    so it exports to ONNX with dynamic H and W (adaptive pooling to sizes other than 1 does not).
+    """
+    n, c, h, w = x.shape
+    if bins == 1:
+        return x.amax(dim=(2, 3), keepdim=True) if reduce == "max" else x.mean(dim=(2, 3), keepdim=True)
+    pad_h = (bins - h % bins) % bins
+    pad_w = (bins - w % bins) % bins
+    xp = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+    blocks = xp.reshape(n, c, bins, (h + pad_h) // bins, bins, (w + pad_w) // bins)
+    return blocks.amax(dim=(3, 5)) if reduce == "max" else blocks.mean(dim=(3, 5))
+
+
+class GridAvgPool2d(nn.Module):
+    """Export-friendly stand-in for ``nn.AdaptiveAvgPool2d(k)`` (square ``k``), see ``grid_pool``."""
+
+    def __init__(self, output_size: int):
+        super().__init__()
+        self.output_size = int(output_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return grid_pool(x, self.output_size, "mean")
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
+def replace_adaptive_pooling(module: nn.Module) -> int:
+    """Swap every square ``nn.AdaptiveAvgPool2d(k)`` inside ``module`` for ``GridAvgPool2d(k)``.
+
+    Pooling layers have no weights, so state-dict keys do not change. Returns the number replaced.
+    """
+    replaced = 0
+    for name, child in list(module.named_children()):
+        size = getattr(child, "output_size", None)
+        if isinstance(child, nn.AdaptiveAvgPool2d):
+            k = size if isinstance(size, int) else (size[0] if size and size[0] == size[1] else None)
+            if k is not None and k >= 1:
+                setattr(module, name, GridAvgPool2d(k))
+                replaced += 1
+                continue
+        replaced += replace_adaptive_pooling(child)
+    return replaced
+
+
 def _crop(t: torch.Tensor, h, w) -> torch.Tensor:
     return t[..., :h, :w]
 

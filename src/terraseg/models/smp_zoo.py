@@ -12,6 +12,7 @@ head) is the head group.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from typing import Any
 from torch import nn
 
 from terraseg.errors import ModelError
-from terraseg.models.base import PAD_MODES, SegmentationModel
+from terraseg.models.base import PAD_MODES, SegmentationModel, replace_adaptive_pooling
 from terraseg.models.weights import download_error, load_local_weights, resolve_weights
 
 # options terraseg controls itself (forbidden as smp options)
@@ -77,11 +78,44 @@ def _check_encoder(name: str) -> None:
                          f"{len(known)} smp encoders, or use any timm model as 'tu-<name>'")
 
 
+@functools.lru_cache(maxsize=None)
+def _grid_psp_block_class() -> type:
+    from segmentation_models_pytorch.decoders.pspnet.decoder import PSPBlock
+
+    class GridPSPBlock(PSPBlock):
+        """smp PSPBlock whose forward always runs its ``pool`` layers (no ONNX-only branch)."""
+
+        def forward(self, x):
+            import torch.nn.functional as F
+
+            height, width = x.shape[2:]
+            return F.interpolate(self.pool(x), size=(height, width), mode="bilinear", align_corners=True)
+
+    return GridPSPBlock
+
+
+def _patch_psp_blocks(model: nn.Module) -> None:
+    """smp's PSPBlock takes a different path while exporting to ONNX (``F.interpolate(mode="area")``,
+    i.e. adaptive pooling again, which fails with dynamic sizes). Give those blocks a forward that
+    always runs their (grid-pooling) ``pool`` layers, so training, inference and ONNX agree."""
+    cls = _grid_psp_block_class()
+    for module in model.modules():
+        if type(module) is cls.__bases__[0]:
+            module.__class__ = cls
+
+
 class SmpModel(SegmentationModel):
-    """An smp model with terraseg's pad-to-stride/crop wrapper. Encoder: ``model.encoder``."""
+    """An smp model with terraseg's pad-to-stride/crop wrapper. Encoder: ``model.encoder``.
+
+    Adaptive average pooling to grids larger than 1x1 (PSPNet's and UPerNet's pyramid pooling) is
+    replaced by ``GridAvgPool2d``: identical when the feature map divides evenly, and exportable to
+    ONNX with dynamic height and width (``nn.AdaptiveAvgPool2d`` is not).
+    """
 
     def __init__(self, model: nn.Module, pad_mode: str = "replicate", min_stride: int = 1):
         super().__init__()
+        replace_adaptive_pooling(model)
+        _patch_psp_blocks(model)
         self.model = model
         stride = int(getattr(model.encoder, "output_stride", 32) or 32)
         self.output_stride = max(stride, min_stride)
@@ -118,6 +152,10 @@ def build_smp(arch: str, in_channels: int, num_classes: int, encoder_name: str |
         # by 1/2, so the input must be a multiple of 2 x patch size (32 for patch 16)
         options.setdefault("dynamic_img_size", True)
         min_stride = 32
+    elif cls.__name__ == "PAN":
+        # the feature pyramid attention block max-pools the deepest map three times by 2 and
+        # upsamples back: that map must be a multiple of 8 (input: 8 x encoder output stride)
+        min_stride = 8 * int(options.get("encoder_output_stride", allowed.get("encoder_output_stride") or 16))
     kwargs = dict(encoder_name=encoder_name, in_channels=in_channels, classes=num_classes, **options)
     what = f"smp:{cls.__name__} encoder {encoder_name!r}"
     try:

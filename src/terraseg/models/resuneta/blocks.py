@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from terraseg.models.base import grid_pool
+
 
 class ConvNormed(nn.Sequential):
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 1, stride: int = 1,
@@ -60,19 +62,17 @@ class ResBlockA(nn.Module):
 def block_max_pool(x: torch.Tensor, bins: int) -> torch.Tensor:
     """Max over a ``bins x bins`` grid of blocks, broadcast back to ``x``'s size.
 
-    Written with pad/reshape/amax/expand only (no adaptive pooling), so it exports to ONNX with
-    dynamic H and W. When H or W is not a multiple of ``bins`` the map is edge-padded first.
+    Built on ``terraseg.models.base.grid_pool`` (pad/reshape/amax, no adaptive pooling), so it exports
+    to ONNX with dynamic H and W; nearest upsampling by the block size restores the input size.
     """
     n, c, h, w = x.shape
+    pooled = grid_pool(x, bins, "max")
     if bins == 1:
-        return x.amax(dim=(2, 3), keepdim=True).expand(n, c, h, w)
+        return pooled.expand(n, c, h, w)
     pad_h = (bins - h % bins) % bins
     pad_w = (bins - w % bins) % bins
-    xp = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
-    hp, wp = h + pad_h, w + pad_w
-    bh, bw = hp // bins, wp // bins
-    pooled = xp.reshape(n, c, bins, bh, bins, bw).amax(dim=(3, 5), keepdim=True)
-    out = pooled.expand(n, c, bins, bh, bins, bw).reshape(n, c, hp, wp)
+    bh, bw = (h + pad_h) // bins, (w + pad_w) // bins
+    out = pooled[:, :, :, None, :, None].expand(n, c, bins, bh, bins, bw).reshape(n, c, bins * bh, bins * bw)
     return out[:, :, :h, :w]
 
 
