@@ -44,7 +44,8 @@ def make_split(spec, out: Path) -> Path:
     return write_json_atomic(out, split)
 
 
-def evaluate_bundle(bundle_path: Path, spec, samples, tile_size: int, batch_size: int) -> tuple[dict, float]:
+def evaluate_bundle(bundle_path: Path, spec, samples, tile_size: int, batch_size: int,
+                    overlap: int = 64) -> tuple[dict, float]:
     """Full-resolution tiled prediction of every test image, one confusion matrix over the set."""
     from terraseg._progress import track
     from terraseg.bundle import load_bundle
@@ -56,7 +57,7 @@ def evaluate_bundle(bundle_path: Path, spec, samples, tile_size: int, batch_size
     cm = ConfusionMatrix(spec.num_classes, spec.ignore_index, spec.class_names)
     for s in track(samples, description="evaluating"):
         image, mask = spec.read_pair(s)
-        pred = predict_array(bundle, image, tile_size=tile_size, batch_size=batch_size)
+        pred = predict_array(bundle, image, tile_size=tile_size, overlap=overlap, batch_size=batch_size)
         cm.update(pred.classes, mask)
     return compute_metrics(cm.matrix, spec.class_names), time.time() - t0
 
@@ -81,8 +82,9 @@ def main(argv=None) -> int:
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--samples-per-epoch", type=int, default=96)
     ap.add_argument("--loss", default="{ce: 1.0, dice: 0.5}", help="loss terms (YAML mapping)")
-    ap.add_argument("--eval-tile", type=int, default=512, help="tile size of the full-resolution evaluation")
-    ap.add_argument("--eval-batch", type=int, default=2)
+    ap.add_argument("--eval-tile", type=int, default=1024, help="tile size of the full-resolution evaluation")
+    ap.add_argument("--eval-overlap", type=int, default=64, help="tile overlap (pixels), cosine-blended")
+    ap.add_argument("--eval-batch", type=int, default=1)
     ap.add_argument("--out", default=str(ROOT / "runs" / "bench"), help="folder for the run directory")
     ap.add_argument("--dataset", default=str(DATASET_YAML), help="dataset description YAML")
     ap.add_argument("--set", action="append", default=[], help="extra training config overrides")
@@ -139,7 +141,7 @@ def main(argv=None) -> int:
     test = spec.select(split["test"], what="test split")
     if args.limit_test:
         test = test[: args.limit_test]
-    metrics, eval_s = evaluate_bundle(bundle, spec, test, args.eval_tile, args.eval_batch)
+    metrics, eval_s = evaluate_bundle(bundle, spec, test, args.eval_tile, args.eval_batch, args.eval_overlap)
     train_counts = class_pixels(spec, spec.select(split["train"]))
     majority = int(train_counts.argmax())
     test_support = {n: metrics["per_class"][n]["support"] for n in spec.class_names}
@@ -151,7 +153,7 @@ def main(argv=None) -> int:
         "test_class_share": {n: round(v / total, 4) for n, v in test_support.items()},
         "majority_class": spec.class_names[majority],
         "majority_baseline_pa": test_support[spec.class_names[majority]] / total,
-        "eval_seconds": round(eval_s, 1), "eval_tile": args.eval_tile,
+        "eval_seconds": round(eval_s, 1), "eval_tile": args.eval_tile, "eval_overlap": args.eval_overlap,
         "load_average_before": [round(v, 2) for v in load_before],
         "load_average_after": [round(v, 2) for v in os.getloadavg()],
         "bundle": str(bundle),
