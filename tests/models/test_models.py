@@ -187,6 +187,8 @@ def test_available_and_case_insensitive():
     (lambda: models.build("deeplabv3plus", 3, 2, output_stride=12), "8 or 16"),
     (lambda: models.build("unet", 3, 2, encoder_weights="imagenet"), "from scratch"),
     (lambda: models.build("unet", 3, 2, pad_mode="circular"), "replicate"),
+    (lambda: models.build("unet", 3, 2, base_channels="64"), "positive integer"),
+    (lambda: models.build("resuneta_d6", 3, 2, base_channels=0), "positive integer"),
     (lambda: models.build("resunet34", 3, 2, encoder_weights="/nonexistent/w.pth"), "not found"),
 ])
 def test_errors_name_what_exists(call, needle):

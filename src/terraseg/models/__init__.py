@@ -166,6 +166,11 @@ def build(name: str, in_channels: int = 3, num_classes: int = 2, **options: Any)
     if unknown and not _accepts_var_kwargs(fn):
         raise ModelError(f"unknown option(s) {', '.join(unknown)} for {info.name}; options: "
                          + ", ".join(f"{k}={v!r}" for k, v in allowed.items()))
+    for key, value in options.items():
+        default = allowed.get(key)
+        if isinstance(default, int) and not isinstance(default, bool):
+            if isinstance(value, bool) or not isinstance(value, int) or value < (0 if key == "depth" else 1):
+                raise ModelError(f"option {key} of {info.name} must be a positive integer, not {value!r}")
     if "pad_mode" in options:
         from terraseg.models.base import PAD_MODES
 
