@@ -77,3 +77,25 @@ def test_optimizers(name, cls):
         assert g["momentum"] == 0.8 and g["nesterov"] is True
     else:
         assert tuple(g["betas"]) == (0.8, 0.9)
+
+
+def test_head_lr_multiplier_splits_encoder_and_head():
+    from terraseg import models
+    from terraseg.train.optim import param_groups
+
+    model = models.build("unet", 3, 5, base_channels=4, depth=2)
+    groups = param_groups(model, 0.01, head_lr_multiplier=10.0)
+    assert [g["name"] for g in groups] == ["encoder", "head"]
+    assert groups[0]["lr"] == 0.01 and groups[1]["lr"] == pytest.approx(0.1)
+    ids = [id(p) for g in groups for p in g["params"]]
+    assert len(ids) == len(set(ids)) == len(list(model.parameters()))
+    enc, _ = models.param_groups(model)
+    assert {id(p) for p in groups[0]["params"]} == {id(p) for p in enc}
+    opt = build_optimizer(groups, {"name": "adamw", "lr": 0.01, "weight_decay": 0.0, "betas": [0.9, 0.999]})
+    sched = WarmupSchedule(opt, {**BASE, "name": "poly", "power": 1.0}, total_steps=10)
+    for _ in range(5):
+        opt.step()
+        sched.step()
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.005) and opt.param_groups[1]["lr"] == pytest.approx(0.05)
+    # multiplier 1: a single group
+    assert len(param_groups(model, 0.01, 1.0)) == 1

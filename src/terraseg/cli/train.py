@@ -81,7 +81,12 @@ def train_command(
 
     from terraseg.train.run import train
 
-    result = train(config, items, resume=resume)
+    try:
+        result = train(config, items, resume=resume)
+    except KeyboardInterrupt as exc:
+        if str(exc):
+            typer.echo(str(exc), err=True)
+        raise
     typer.echo(f"run directory: {result.run_dir}")
     if result.bundle_path is not None:
         m = result.metrics

@@ -99,7 +99,7 @@ class SegmentationModule(pl.LightningModule):
         from terraseg.metrics import compute_metrics
 
         cm = self._cm(stage).matrix
-        if self.trainer is not None and self.trainer.world_size > 1:
+        if self._trainer is not None and self._trainer.world_size > 1:
             t = torch.as_tensor(cm, device=self.device)
             cm = self.trainer.strategy.reduce(t, reduce_op="sum").cpu().numpy().astype(np.int64)
         self._cm(stage).reset()
@@ -154,7 +154,7 @@ class SegmentationModule(pl.LightningModule):
         ocfg = self.cfg["optimizer"]
         groups = param_groups(self.model, float(ocfg["lr"]), float(ocfg["head_lr_multiplier"]))
         optimizer = build_optimizer(groups, ocfg)
-        total = self.trainer.estimated_stepping_batches if self.trainer is not None else None
+        total = self._trainer.estimated_stepping_batches if self._trainer is not None else None
         total = float(total) if total is not None else None
         scheduler = WarmupSchedule(optimizer, self.cfg["schedule"], total_steps=total,
                                    time_progress=self._time_progress)

@@ -226,14 +226,20 @@ def train(config: str | Path | dict | None = None, overrides: Iterable[str] = ()
         kwargs["limit_val_batches"] = _limit(tr["limit_val_batches"])
     try:
         trainer = pl.Trainer(**kwargs)
-    except (ValueError, TypeError) as exc:  # MisconfigurationException is a ValueError... mostly
+    except (ValueError, TypeError) as exc:
         raise ConfigError(f"invalid trainer settings: {exc}") from None
     except Exception as exc:
         if exc.__class__.__name__ == "MisconfigurationException":
             raise ConfigError(f"invalid trainer settings: {exc}") from None
         raise
 
-    trainer.fit(module, datamodule=dm, ckpt_path=str(ckpt) if ckpt else None, weights_only=True)
+    try:
+        # resuming loads our own Lightning checkpoint, tensors and plain containers only
+        trainer.fit(module, datamodule=dm, ckpt_path=str(ckpt) if ckpt else None, weights_only=True)
+    except SystemExit:
+        if trainer.interrupted:  # Lightning turns Ctrl-C into sys.exit(1) after a graceful shutdown
+            raise KeyboardInterrupt(f"training interrupted; continue with: terraseg train --resume {run_dir}") from None
+        raise
 
     # A wall-clock stop can end training mid-epoch after the last validation: validate the final
     # weights too, so the bundle is the best model actually trained.
