@@ -87,6 +87,8 @@ def train_command(
         if str(exc):
             typer.echo(str(exc), err=True)
         raise
+    if not result.is_global_zero:
+        return
     typer.echo(f"run directory: {result.run_dir}")
     if result.bundle_path is not None:
         m = result.metrics

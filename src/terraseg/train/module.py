@@ -89,7 +89,7 @@ class SegmentationModule(pl.LightningModule):
         n = x.shape[0]
         on_step = stage == "train"
         self.log(f"{stage}_loss", loss, on_step=on_step, on_epoch=True, prog_bar=True, batch_size=n,
-                 sync_dist=not on_step)
+                 sync_dist=True)
         if len(parts) > 1:
             for k, v in parts.items():
                 self.log(f"{stage}_{k}", v, on_step=False, on_epoch=True, batch_size=n, sync_dist=True)
@@ -123,8 +123,9 @@ class SegmentationModule(pl.LightningModule):
             raise DataError("the training data yield no labelled pixels (every mask pixel is ignored: check "
                             "the class colours/values and the ignore settings of the dataset description)",
                             self.cfg["data"].get("dataset"))
-        self.log("train_pa", _f(m["pixel_accuracy"]), sync_dist=False, rank_zero_only=False)
-        self.log("train_miou", _f(m["miou"]))
+        # the matrix is already summed over processes: every rank logs the same value
+        self.log("train_pa", _f(m["pixel_accuracy"]), sync_dist=True)
+        self.log("train_miou", _f(m["miou"]), sync_dist=True)
 
     def on_validation_epoch_start(self):
         self._cm("val").reset()
@@ -142,11 +143,11 @@ class SegmentationModule(pl.LightningModule):
         self.last_val_cm = cm
         self.last_val_metrics = m
         self.validated_at_step = int(self.trainer.global_step)
-        self.log("val_pa", _f(m["pixel_accuracy"]), prog_bar=True)
-        self.log("val_miou", _f(m["miou"]), prog_bar=True)
-        self.log("val_mca", _f(m["mean_class_accuracy"]))
-        self.log("val_fwiou", _f(m["fwiou"]))
-        self.log("val_kappa", _f(m["kappa"]))
+        self.log("val_pa", _f(m["pixel_accuracy"]), prog_bar=True, sync_dist=True)
+        self.log("val_miou", _f(m["miou"]), prog_bar=True, sync_dist=True)
+        self.log("val_mca", _f(m["mean_class_accuracy"]), sync_dist=True)
+        self.log("val_fwiou", _f(m["fwiou"]), sync_dist=True)
+        self.log("val_kappa", _f(m["kappa"]), sync_dist=True)
 
     def configure_optimizers(self):
         from terraseg.train.optim import WarmupSchedule, build_optimizer, param_groups

@@ -32,6 +32,7 @@ class TrainResult:
     metrics: dict[str, Any] = field(default_factory=dict)  # validation metrics of the bundled model
     epochs: int = 0
     global_step: int = 0
+    is_global_zero: bool = True  # False in the other processes of a multi-process (DDP) run
 
 
 def _run_dir(cfg: dict) -> Path:
@@ -264,7 +265,8 @@ def train(config: str | Path | dict | None = None, overrides: Iterable[str] = ()
 
         metrics = dict(read_meta(bundle).metrics)
     return TrainResult(run_dir=run_dir, bundle_path=bundle, metrics=metrics,
-                       epochs=int(trainer.current_epoch), global_step=int(trainer.global_step))
+                       epochs=int(trainer.current_epoch), global_step=int(trainer.global_step),
+                       is_global_zero=bool(trainer.is_global_zero))
 
 
 def _keep_metrics_csv(csv_logger, path: Path) -> None:
