@@ -179,8 +179,9 @@ def _holdout(items: list, fraction: float, seed: int) -> tuple[list, list]:
     for k in keys:
         if len(val) >= target:
             break
-        if val and len(val) + len(groups[k]) > len(items) - 1:
-            continue
+        size = len(groups[k])
+        if val and (len(val) + size > len(items) - 1 or abs(len(val) + size - target) > abs(len(val) - target)):
+            continue  # this group would overshoot more than it helps
         val += groups[k]
     if len(val) >= len(items):  # a single group: fall back to images
         shuffled = list(items)
