@@ -160,6 +160,18 @@ def test_multitask_heads_shapes_and_ranges():
     assert models.probabilities(out) is out.segmentation
 
 
+def test_multitask_sigmoid_boundary_option():
+    model = models.build("resuneta_d6_multitask", 3, 4, base_channels=4, boundary_activation="sigmoid").eval()
+    with torch.no_grad():
+        out = model(torch.randn(1, 3, 40, 36))
+    assert out.boundary.shape == (1, 4, 40, 36)
+    assert out.boundary.min() >= 0 and out.boundary.max() <= 1
+    assert not torch.allclose(out.boundary.sum(1), torch.ones(1, 40, 36), atol=1e-3)
+    assert torch.allclose(out.segmentation.sum(1), torch.ones(1, 40, 36), atol=1e-5)
+    with pytest.raises(ModelError, match="boundary_activation"):
+        models.build("resuneta_d6_multitask", 3, 4, base_channels=4, boundary_activation="relu")
+
+
 def test_probabilities_softmax():
     logits = torch.randn(2, 5, 7, 9)
     p = models.probabilities(logits)

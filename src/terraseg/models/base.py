@@ -30,7 +30,9 @@ class MultitaskOutput(NamedTuple):
       this is what ``terraseg.models.probabilities`` returns.
     * ``boundary`` – ``(N, K, H, W)`` class probabilities (softmax over K) of the boundary task: the
       training target is the one-hot class of boundary pixels (e.g. the class whose region a boundary
-      pixel belongs to); each pixel sums to 1.
+      pixel belongs to); each pixel sums to 1. With the option ``boundary_activation="sigmoid"`` it is
+      instead one independent [0, 1] value per class (per-class 0/1 boundary maps, as in the authors'
+      code).
     * ``distance`` – ``(N, K, H, W)`` in [0, 1] (sigmoid, one channel per class): the normalised
       distance transform of each class mask (0 outside / at the edge, 1 at the class's interior maximum).
     * ``color`` – ``(N, 3, H, W)`` in [0, 1] (sigmoid): reconstruction of the input's colour in HSV

@@ -121,7 +121,8 @@ class ResUNetA_D6_Multitask(ResUNetA):
       + ReLU, 1x1 conv).
     * ``boundary`` (N, K, H, W), softmax over classes (sums to 1): class of the boundary pixels,
       conditioned on the distance: computed from ``concat(P, distance)`` where ``P`` is the last PSP
-      pooling of ``F``.
+      pooling of ``F``. With ``boundary_activation="sigmoid"`` (the authors' code) each class channel
+      is an independent [0, 1] value instead, which suits non-exclusive per-class 0/1 boundary maps.
     * ``color`` (N, 3, H, W), sigmoid, in [0, 1]: the input's colour in HSV (each channel scaled to
       [0, 1]), computed from ``F`` by a 1x1 convolution.
     * ``segmentation`` (N, K, H, W), softmax over classes (sums to 1): conditioned on all three,
@@ -131,7 +132,11 @@ class ResUNetA_D6_Multitask(ResUNetA):
     paper's Tanimoto loss, or NLL on ``log(segmentation.clamp_min(1e-7))``).
     """
 
-    def __init__(self, in_channels: int, num_classes: int, base_channels: int = 32, pad_mode: str = "replicate"):
+    def __init__(self, in_channels: int, num_classes: int, base_channels: int = 32, pad_mode: str = "replicate",
+                 boundary_activation: str = "softmax"):
+        if boundary_activation not in ("softmax", "sigmoid"):
+            raise ValueError(f"boundary_activation must be 'softmax' or 'sigmoid', not {boundary_activation!r}")
+        self.boundary_activation = boundary_activation
         super().__init__(in_channels, num_classes, base_channels, D6_ENCODER, D6_DECODER, (1, 2, 4, 8), pad_mode)
 
     def _build_head(self, channels: int, num_classes: int) -> None:
@@ -144,7 +149,8 @@ class ResUNetA_D6_Multitask(ResUNetA):
     def forward_padded(self, x: torch.Tensor) -> MultitaskOutput:
         feats, pooled = self.features(x)
         distance = torch.sigmoid(self.distance_head(feats))
-        boundary = torch.softmax(self.boundary_head(torch.cat([pooled, distance], dim=1)), dim=1)
+        b_logits = self.boundary_head(torch.cat([pooled, distance], dim=1))
+        boundary = torch.softmax(b_logits, dim=1) if self.boundary_activation == "softmax" else torch.sigmoid(b_logits)
         color = torch.sigmoid(self.color_head(feats))
         seg = torch.softmax(self.segmentation_head(torch.cat([pooled, boundary, distance, color], dim=1)), dim=1)
         return MultitaskOutput(segmentation=seg, boundary=boundary, distance=distance, color=color)
