@@ -135,3 +135,16 @@ def test_multitask_resuneta_trains(tiny_overrides):
         v = float(row[k])
         assert 0.0 < v < 1.0 and np.isfinite(v)
     assert result.bundle_path is not None
+
+
+def test_early_stopping_and_wall_clock_budget(tiny_overrides):
+    # a learning rate too small to learn (only BatchNorm statistics move): with patience 1 the run
+    # stops one validation after its best one although 6 epochs were allowed
+    ov = [o for o in tiny_overrides if not o.startswith(("trainer.max_epochs", "optimizer.lr"))]
+    result = train(None, ov + ["trainer.max_epochs=6", "optimizer.lr=1e-12", "trainer.early_stopping_patience=1",
+                               "output.name=early"])
+    assert result.epochs < 6 and result.epochs == result.metrics["epoch"] + 1
+    # a tiny wall-clock budget (0.6 s) ends training early even with many epochs allowed; the final
+    # weights are validated and bundled
+    result = train(None, ov + ["trainer.max_epochs=null", "trainer.max_time=0.01", "output.name=budget"])
+    assert 1 <= result.global_step < 40 and result.bundle_path is not None
