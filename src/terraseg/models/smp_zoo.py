@@ -128,6 +128,14 @@ class SmpModel(SegmentationModel):
         return [self.model.encoder]
 
 
+def _is_download_failure(exc: BaseException) -> bool:
+    """Network, cache or hub errors (as opposed to a bad configuration)."""
+    if isinstance(exc, (OSError, ConnectionError, TimeoutError)):
+        return True
+    mods = {type(e).__module__.split(".")[0] for e in (exc, exc.__cause__, exc.__context__) if e is not None}
+    return bool(mods & {"huggingface_hub", "requests", "urllib3", "urllib", "http", "socket", "ssl"})
+
+
 def build_smp(arch: str, in_channels: int, num_classes: int, encoder_name: str | None = None,
               encoder_weights: Any = None, pretrained: Any = None, pad_mode: str = "replicate",
               **options: Any) -> SmpModel:
@@ -169,7 +177,9 @@ def build_smp(arch: str, in_channels: int, num_classes: int, encoder_name: str |
             except (ModelError, TypeError):
                 raise
             except Exception as exc:  # network / cache failures (OSError, HTTP, offline mode, ...)
-                raise download_error(what, exc) from None
+                if _is_download_failure(exc):
+                    raise download_error(what, exc) from None
+                raise
     except (TypeError, ValueError, AssertionError, RuntimeError) as exc:
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
         raise ModelError(f"cannot build smp:{cls.__name__} with {encoder_name!r}: {msg}") from None
