@@ -270,8 +270,8 @@ def bench_dubai(bundle_path: Path, onnx_path: Path, limit: int | None, naive_siz
 
     spec = load_spec(DUBAI_SPEC)
     items = [s for s in spec.labelled() if s.group in TEST_GROUPS]
-    if limit:
-        items = items[:limit]
+    if limit and limit < len(items):  # evenly spread over both tiles
+        items = [items[round(i * (len(items) - 1) / max(limit - 1, 1))] for i in range(limit)]
     log(f"dubai: reading {len(items)} test images")
     pairs = [spec.read_pair(s) for s in items]
     train_images = [s.image for s in spec.labelled() if s.group not in TEST_GROUPS]
@@ -369,7 +369,7 @@ def main(argv=None) -> None:
     p.add_argument("--size", type=int, default=20000, help="side of the generated RSS scene (px); 0 skips")
     p.add_argument("--rss-backend", choices=("torch", "onnx"), default="onnx")
     p.add_argument("--batch-size", type=int, default=4)
-    p.add_argument("--dubai-limit", type=int, default=0, help="use only the first N test images (0: all 18)")
+    p.add_argument("--dubai-limit", type=int, default=0, help="use N test images spread over both tiles (0: all 18)")
     p.add_argument("--dubai-only", nargs="*", default=None,
                    help="precisions to run on Dubai (torch_fp32 torch_bf16 onnx_fp32 onnx_int8 onnx_int8_calibrated)")
     p.add_argument("--parts", nargs="+", default=list(PARTS), choices=PARTS,
