@@ -174,19 +174,19 @@ def backends(bundle_path: Path, onnx_path: Path, calibration=None, only=None):
 # ------------------------------------------------------------------------------------------ parts
 
 
-def bench_full_predict(bundle_path: Path, scene: Path, work: Path, batch_size: int) -> dict:
+def bench_full_predict(bundle_path: Path, scene: Path, work: Path, batch_size: int, tile: int | None) -> dict:
     from terraseg.bundle import load_bundle
     from terraseg.predict.backends import TorchBackend
     from terraseg.predict.engine import predict_file
 
     bundle = load_bundle(bundle_path)
     backend = TorchBackend(bundle)
-    tile = int(bundle.meta.tile_size)
+    tile = int(tile or bundle.meta.tile_size)
     timed = Timed(backend)
     timed(np.zeros((batch_size, bundle.meta.in_channels, tile, tile), np.float32))  # warm-up
     timed.seconds, timed.shapes = 0.0, []
     t = time.perf_counter()
-    predict_file(timed, scene, work / "full", batch_size=batch_size)
+    predict_file(timed, scene, work / "full", batch_size=batch_size, tile_size=tile)
     total = time.perf_counter() - t
     pure = pure_model_seconds(backend, timed.shapes)
     from terraseg.data.raster import raster_info
@@ -210,7 +210,7 @@ def bench_full_predict(bundle_path: Path, scene: Path, work: Path, batch_size: i
     }, timed.shapes
 
 
-def bench_precisions(bundle_path: Path, onnx_path: Path, shapes, tile: int) -> dict:
+def bench_precisions(bundle_path: Path, onnx_path: Path, shapes, tile: int, gflops_per_tile: float) -> dict:
     out = {}
     base = None
     for name, factory in backends(bundle_path, onnx_path):
@@ -223,7 +223,8 @@ def bench_precisions(bundle_path: Path, onnx_path: Path, shapes, tile: int) -> d
         n = sum(s[0] for s in shapes)
         base = seconds if name == "torch_fp32" else base
         out[name] = {"model_s": round(seconds, 2), "tiles_per_s": round(n / seconds, 2),
-                     "tile_megapixels_per_s": round(n * tile * tile / 1e6 / seconds, 3)}
+                     "tile_megapixels_per_s": round(n * tile * tile / 1e6 / seconds, 3),
+                     "effective_gflops_per_s": round(gflops_per_tile * n / seconds, 1)}
         del backend
     for v in out.values():
         if "model_s" in v and base:
@@ -261,7 +262,7 @@ def bench_naive_time(bundle_path: Path, scene_array: np.ndarray, size: int, repe
             "megapixels_per_s": round(w * h / 1e6 / best, 2)}
 
 
-def bench_dubai(bundle_path: Path, onnx_path: Path, limit: int | None, naive_size: int, only=None) -> dict:
+def bench_dubai(bundle_path: Path, onnx_path: Path, limit: int | None, naive_sizes, tile: int, only=None) -> dict:
     from terraseg.data.spec import load_spec
     from terraseg.metrics import ConfusionMatrix, compute_metrics
     from terraseg.predict.engine import predict_array
@@ -278,30 +279,32 @@ def bench_dubai(bundle_path: Path, onnx_path: Path, limit: int | None, naive_siz
     meta = read_onnx_meta(onnx_path)
     calibration = calibration_tiles(train_images, meta, n=16, size=min(int(meta.tile_size), 256))
     pixels = sum(img.shape[0] * img.shape[1] for img, _ in pairs)
-    result = {"images": len(pairs), "megapixels": round(pixels / 1e6, 2), "tile_size": meta.tile_size,
+    result = {"images": [s.key for s in items], "megapixels": round(pixels / 1e6, 2), "tile_size": tile,
+              "overlap": tile // 4,
               "int8_calibration": "16 tiles cut from Dubai Tiles 1-6 (training images)"}
     ref = None
-    for name, factory in backends(bundle_path, onnx_path, calibration, only) + [("naive_resize", None)]:
+    naive = [(f"naive_resize_{n}", n) for n in naive_sizes]
+    for name, factory in backends(bundle_path, onnx_path, calibration, only) + naive:
         log(f"dubai: {name}")
         cm = ConfusionMatrix(spec.num_classes, spec.ignore_index)
-        if name == "naive_resize":
+        if name.startswith("naive_resize"):
             from terraseg.predict.backends import TorchBackend
 
             backend = TorchBackend(bundle_path)
             t = time.perf_counter()
             for img, mask in pairs:
-                cm.update(naive_predict(backend, img, naive_size), mask)
+                cm.update(naive_predict(backend, img, factory), mask)
         else:
             backend = factory()
             t = time.perf_counter()
             for img, mask in pairs:
-                cm.update(predict_array(backend, img, batch_size=4).classes, mask)
+                cm.update(predict_array(backend, img, tile_size=tile, batch_size=4).classes, mask)
         seconds = time.perf_counter() - t
         m = compute_metrics(cm.matrix, spec.class_names)
         entry = {"miou": round(m["miou"], 4), "pixel_accuracy": round(m["pixel_accuracy"], 4),
                  "seconds": round(seconds, 1), "megapixels_per_s": round(pixels / 1e6 / seconds, 3)}
-        if name == "naive_resize":
-            entry["input_size"] = naive_size
+        if name.startswith("naive_resize"):
+            entry["input_size"] = factory
         if name == "torch_fp32":
             ref = entry
         elif ref is not None:
@@ -369,6 +372,9 @@ def main(argv=None) -> None:
     p.add_argument("--size", type=int, default=20000, help="side of the generated RSS scene (px); 0 skips")
     p.add_argument("--rss-backend", choices=("torch", "onnx"), default="onnx")
     p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--tile", type=int, help="prediction tile size (default: the bundle's)")
+    p.add_argument("--naive-size", type=int, nargs="+",
+                   help="input sizes of the naive resize approach (default: the bundle's tile size)")
     p.add_argument("--dubai-limit", type=int, default=0, help="use N test images spread over both tiles (0: all 18)")
     p.add_argument("--dubai-only", nargs="*", default=None,
                    help="precisions to run on Dubai (torch_fp32 torch_bf16 onnx_fp32 onnx_int8 onnx_int8_calibrated)")
@@ -417,24 +423,27 @@ def main(argv=None) -> None:
     if "full" in parts:
         log(f"full predict of a {args.scene}x{args.scene} scene")
         scene = make_scene(work / "speed-scene.tif", args.scene, seed=1)
-        full, shapes = bench_full_predict(bundle_path, scene, work, args.batch_size)
+        full, shapes = bench_full_predict(bundle_path, scene, work, args.batch_size, args.tile)
         full["executed_pct_of_matmul_peak"] = round(
             100 * full["executed_gflops_per_s"] / result["matmul_peak_gflops"], 1)
         result["full_predict"] = full
 
     if "precisions" in parts:
         log("precisions")
-        result["precisions"] = bench_precisions(bundle_path, onnx_path, shapes, int(meta.tile_size))
+        result["precisions"] = bench_precisions(bundle_path, onnx_path, shapes, full["tile_size"],
+                                                full["gflops_per_tile"])
 
     if "naive" in parts:
         log("naive resize")
         from terraseg.data.raster import read_raster
 
         scene = scene or make_scene(work / "speed-scene.tif", args.scene, seed=1)
-        naive = bench_naive_time(bundle_path, read_raster(scene), int(meta.tile_size))
-        if "full_predict" in result:
-            naive["full_resolution_seconds_same_scene"] = result["full_predict"]["total_s"]
-        result["naive_resize"] = naive
+        image = read_raster(scene)
+        result["naive_resize"] = [bench_naive_time(bundle_path, image, n)
+                                  for n in (args.naive_size or [int(meta.tile_size)])]
+        for entry in result["naive_resize"]:
+            if "full_predict" in result:
+                entry["full_resolution_tiled_s"] = result["full_predict"]["total_s"]
 
     if "dubai" in parts:
         if not args.bundle:
@@ -442,8 +451,9 @@ def main(argv=None) -> None:
         elif not (DUBAI / "Tile 7").is_dir():
             result["dubai_test_tiles_7_8"] = {"skipped": f"data set not found at {DUBAI}"}
         else:
-            result["dubai_test_tiles_7_8"] = bench_dubai(bundle_path, onnx_path, args.dubai_limit,
-                                                         int(meta.tile_size), args.dubai_only)
+            result["dubai_test_tiles_7_8"] = bench_dubai(
+                bundle_path, onnx_path, args.dubai_limit, args.naive_size or [int(meta.tile_size)],
+                int(args.tile or meta.tile_size), args.dubai_only)
 
     if "rss" in parts and args.size:
         result["peak_rss"] = bench_rss(work, args.size, args.rss_backend)
