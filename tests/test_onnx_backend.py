@@ -149,3 +149,19 @@ def test_bundle_folder_is_exported_once_into_the_cache(tiny_bundle, tmp_path):
     backend = OnnxBackend(tiny_bundle, cache_dir=None)
     assert backend.path.suffix == ".onnx" and backend.path.parent == tmp_path / "cache"
     assert backend.meta.classes == read_meta(tiny_bundle).classes
+
+
+def test_backend_works_with_onnxruntime_alone(onnx_model):
+    # The standalone desktop app ships onnxruntime but neither torch nor the onnx package.
+    script = (
+        "import sys\n"
+        "sys.modules['torch'] = None; sys.modules['onnx'] = None\n"
+        "import numpy as np\n"
+        "from terraseg.predict.onnx_backend import OnnxBackend, read_onnx_meta\n"
+        f"backend = OnnxBackend({str(onnx_model)!r})\n"
+        "out = backend(np.zeros((2, 3, 30, 47), np.float32))\n"
+        f"print('OK', out.shape, read_onnx_meta({str(onnx_model)!r}).classes == backend.meta.classes)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "OK (2, 5, 30, 47) True" in done.stdout
