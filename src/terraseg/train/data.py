@@ -218,7 +218,7 @@ class SegmentationDataModule(pl.LightningDataModule):
         return MultitaskTargets(self.spec.num_classes, self.spec.ignore_index, self.mean, self.std)
 
     def train_dataset(self):
-        SegmentationDataset = _dataset_class()
+        from terraseg.data.dataset import SegmentationDataset
 
         d = self.cfg["data"]
         base = SegmentationDataset(self.spec, self.train_samples, crop_size=d["crop_size"],
@@ -227,7 +227,7 @@ class SegmentationDataModule(pl.LightningDataModule):
         return SeededItems(base, self.cfg["trainer"]["seed"], extra=self._extra())
 
     def val_dataset(self):
-        SegmentationDataset = _dataset_class()
+        from terraseg.data.dataset import SegmentationDataset
 
         d = self.cfg["data"]
         base = SegmentationDataset(self.spec, self.val_samples, crop_size=d["val_crop_size"], augment=None,
@@ -271,42 +271,6 @@ class SegmentationDataModule(pl.LightningDataModule):
 
     def val_dataloader(self):
         return self.val_loader(*self._rank())
-
-
-def _dataset_class():
-    try:
-        from terraseg.data.dataset import SegmentationDataset
-    except ModuleNotFoundError as exc:  # TEMPORARY stand-in until the data toolkit's dataset lands
-        if exc.name != "terraseg.data.dataset":
-            raise
-        return _StandInDataset
-    return SegmentationDataset
-
-
-class _StandInDataset(Dataset):  # private, temporary: random crop + flips, (x - mean) / std
-    def __init__(self, spec, samples, crop_size=512, augment=None, mean=None, std=None, samples_per_epoch=None):
-        self.spec, self.samples, self.crop = spec, list(samples), crop_size
-        self.augment = augment
-        self.mean = np.asarray(mean if mean is not None else [127.5] * spec.bands, np.float32)
-        self.std = np.asarray(std if std is not None else [64.0] * spec.bands, np.float32)
-        self.n = samples_per_epoch or len(self.samples)
-
-    def __len__(self):
-        return self.n
-
-    def __getitem__(self, i):
-        img, mask = self.spec.read_pair(self.samples[i % len(self.samples)])
-        if self.crop:
-            h, w = mask.shape
-            ch, cw = min(self.crop, h), min(self.crop, w)
-            y = np.random.randint(0, h - ch + 1)
-            x = np.random.randint(0, w - cw + 1)
-            img, mask = img[y:y + ch, x:x + cw], mask[y:y + ch, x:x + cw]
-        if self.augment and np.random.rand() < 0.5:
-            img, mask = img[:, ::-1], mask[:, ::-1]
-        img = (img.astype(np.float32) - self.mean) / self.std
-        return (torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))),
-                torch.from_numpy(np.ascontiguousarray(mask).astype(np.int64)))
 
 
 __all__ = ["SegmentationDataModule", "EpochSampler", "SeededItems", "select_samples", "DEFAULT_AUGMENT",
