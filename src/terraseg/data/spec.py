@@ -623,7 +623,7 @@ def _resolve(root: Path, patterns: list[str], what: str) -> dict[tuple[str, ...]
             regex = _glob_regex(glob_pat) if glob_pat else None
         else:
             base = root
-            files = sorted(p for p in root.glob(pat) if p.is_file())
+            files = sorted(p for p in root.glob(pat) if p.is_file() and p.suffix.lower() in RASTER_SUFFIXES)
             regex = _glob_regex(pat)
         for f in files:
             rel = f.relative_to(base).as_posix()
