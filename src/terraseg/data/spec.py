@@ -627,7 +627,7 @@ def _resolve(root: Path, patterns: list[str], what: str) -> dict[tuple[str, ...]
             regex = _glob_regex(pat)
         for f in files:
             rel = f.relative_to(base).as_posix()
-            if any(part.startswith(".") for part in rel.split("/")):
+            if any(part.startswith(".") and part not in (".", "..") for part in rel.split("/")):
                 continue  # hidden and temporary files
             if regex is None:
                 key = _pair_key([Path(rel).name])
