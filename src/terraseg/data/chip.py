@@ -72,7 +72,27 @@ def chip_dataset(spec, out_dir: str | Path, size: int = 512, stride: int | None 
     items = list(samples) if samples is not None else spec.labelled()
     if not items:
         raise DataError("the data set has no labelled images to chip", spec.path or spec.root)
-    out = Path(out_dir)
+    from terraseg.data._staging import rebase, staged_dir
+
+    final = Path(out_dir)
+    with staged_dir(final) as out:
+        report = _chip(spec, items, out, final, size, stride, min_valid, fmt, progress)
+    report.out_dir = final
+    report.written = rebase(report.written, out, final)
+    report.yaml_path = final / "dataset.yaml"
+    return report
+
+
+def _chip(spec, items, out: Path, final: Path, size: int, stride: int, min_valid: float, fmt, progress: bool):
+    from rasterio.windows import Window
+    from rasterio.windows import transform as window_transform
+
+    from terraseg._io import write_text_atomic
+    from terraseg._progress import track
+    from terraseg.data.inspect import IMAGE_DIR_NAMES
+    from terraseg.data.raster import write_raster
+    from terraseg.data.spec import _relpath, dump_yaml, spec_from_dict
+
     report = ChipReport(out)
     cmap = {i: c for i, c in enumerate(spec.colors)}
     for s in track(items, description="chipping") if progress else items:
@@ -117,7 +137,7 @@ def chip_dataset(spec, out_dir: str | Path, size: int = 512, stride: int | None 
     if spec.mean is not None:
         d["mean"], d["std"] = list(spec.mean), list(spec.std or [])
     spec_from_dict(d, base_dir=out.resolve())
-    header = (f"# {report.chips} chips of {size} px (stride {stride}) cut from {_relpath(spec.path or spec.root, out)} "
+    header = (f"# {report.chips} chips of {size} px (stride {stride}) cut from {_relpath(spec.path or spec.root, final)} "
               "by `terraseg data chip`.\n")
     report.yaml_path = write_text_atomic(out / "dataset.yaml", header + dump_yaml(d))
     return report

@@ -82,6 +82,21 @@ def convert_masks(spec, out_dir: str | Path, fmt: str | None = None, *, strict: 
     samples = spec.labelled()
     if not samples:
         raise DataError("the data set has no masks to convert", spec.path or spec.root)
+    from terraseg.data._staging import rebase, staged_dir
+
+    with staged_dir(out) as stage:
+        report = _convert(spec, samples, stage, fmt, strict, progress)
+        report.yaml_path = _write_index_spec(spec, stage, fmt, final=out)
+    report.out_dir = out
+    report.written = rebase(report.written, stage, out)
+    report.yaml_path = out / "dataset.yaml"
+    return report
+
+
+def _convert(spec, samples, out: Path, fmt, strict: bool, progress: bool) -> ConvertReport:
+    from terraseg._progress import track
+    from terraseg.data.raster import write_raster
+
     report = ConvertReport(out)
     cmap = {i: c for i, c in enumerate(spec.colors)}
     rels = _rel_paths([s.mask for s in samples], spec.root)
@@ -105,16 +120,15 @@ def convert_masks(spec, out_dir: str | Path, fmt: str | None = None, *, strict: 
             write_raster(dest, index, like=s.mask if not uses_pillow(s.mask) else None, colormap=cmap)
         report.written.append(dest)
         report.pixels += index.size
-    report.yaml_path = _write_index_spec(spec, out, fmt)
     return report
 
 
-def _write_index_spec(spec, out: Path, fmt: str | None) -> Path:
+def _write_index_spec(spec, out: Path, fmt: str | None, final: Path) -> Path:
     from terraseg._io import write_text_atomic
     from terraseg.data.spec import _relpath, dump_yaml, spec_from_dict
 
-    d = spec.to_dict(relative_to=out.resolve())
-    rel_out = _relpath(out, spec.root)
+    d = spec.to_dict(relative_to=final.resolve())
+    rel_out = _relpath(final, spec.root)
     masks = []
     for pat in spec.masks:
         if Path(pat).suffix.lower() in RASTER_SUFFIXES:
@@ -127,7 +141,7 @@ def _write_index_spec(spec, out: Path, fmt: str | None) -> Path:
     d.pop("unknown", None)
     d["mask_type"] = "index"
     path = out / "dataset.yaml"
-    spec_from_dict(d, base_dir=out.resolve())  # must be valid
+    spec_from_dict(dict(d, root=str(spec.root), masks=spec.masks), base_dir=out.resolve())  # must be valid
     text = (f"# {spec.name} with class-index masks written by `terraseg data convert-masks`.\n" + dump_yaml(d))
     return write_text_atomic(path, text)
 
@@ -171,6 +185,19 @@ def colorize_masks(spec, inputs: Iterable[str | Path] | None, out_dir: str | Pat
         pairs = list(zip(masks, _rel_paths(masks, spec.root)))
     else:
         pairs = _iter_inputs(list(inputs))
+    from terraseg.data._staging import rebase, staged_dir
+
+    with staged_dir(out) as stage:
+        report = _colorize(spec, pairs, stage, inputs is None, progress)
+    report.out_dir = out
+    report.written = rebase(report.written, stage, out)
+    return report
+
+
+def _colorize(spec, pairs, out: Path, own_masks: bool, progress: bool) -> ConvertReport:
+    from terraseg._progress import track
+    from terraseg.data.raster import write_raster
+
     report = ConvertReport(out)
     n = spec.num_classes
     for src, rel in track(pairs, description="colorizing") if progress else pairs:
@@ -178,7 +205,7 @@ def colorize_masks(spec, inputs: Iterable[str | Path] | None, out_dir: str | Pat
         if arr.shape[-1] != 1:
             raise DataError(f"expected a single-band class-index mask, got {arr.shape[-1]} bands", src)
         index = arr[:, :, 0]
-        if spec.mask_type == "index" and inputs is None:
+        if spec.mask_type == "index" and own_masks:
             index, unknown = spec.mask_to_index(arr, src)
         else:
             bad = (index >= n) & (index != spec.ignore_index)
