@@ -70,8 +70,7 @@ def plot_confusion_matrix(cm: Any, class_names: Sequence[str] | None, path: str 
     ax = fig.add_subplot(1, 1, 1)
     import matplotlib as mpl
 
-    cmap = mpl.colormaps["Blues"].copy()
-    cmap.set_bad("#dddddd")
+    cmap = mpl.colormaps["Blues"].with_extremes(bad="#dddddd")
     vmax = 1.0 if normalize else (float(np.nanmax(values)) if np.isfinite(values).any() else 1.0)
     im = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=0.0, vmax=max(vmax, 1e-12),
                    interpolation="nearest")
@@ -132,7 +131,8 @@ def read_metrics_csv(metrics_csv: str | Path) -> tuple[list[str], list[dict[str,
 
 def _find_column(columns: Sequence[str], name: str) -> str | None:
     stage, _, metric = name.partition("_")
-    candidates = [f"{name}_epoch", name, f"{stage}/{metric}_epoch", f"{stage}/{metric}"]
+    candidates = [f"{name}_epoch", name, f"{stage}/{metric}_epoch", f"{stage}/{metric}",
+                  f"{name}_step", f"{stage}/{metric}_step"]  # step values: averaged per epoch
     for c in candidates:
         if c in columns:
             return c
