@@ -375,7 +375,7 @@ def write_draft(report: InspectReport, out_yaml: str | Path) -> Path:
 
     out = Path(out_yaml)
     d = dict(report.draft)
-    d["root"] = _relpath(report.root, out.parent.resolve()) if out.parent.exists() else str(report.root)
+    d["root"] = _relpath(report.root, out.parent.resolve())
     spec_from_dict(dict(d, root=str(report.root)), base_dir=report.root)  # the draft must be valid
     lines = dump_yaml(d).splitlines()
     shares = {e.label: e for e in report.palette}
