@@ -50,7 +50,7 @@ def test_file_split(tmp_path):
 def test_too_few_groups(tmp_path):
     spec = _grouped_dataset(tmp_path, groups=2, per=2)
     with pytest.raises(DataError, match="too few to split by group"):
-        make_split(spec, val=0.2, test=0.2)
+        make_split(spec, val=0.2, test=0.2, by="group")
 
 
 def test_write_and_load_split(tmp_path):
@@ -86,3 +86,11 @@ def test_dubai_split_by_tile(dubai_root):
     tiles = {k: {x.split("/")[0] for x in v} for k, v in s.items()}
     assert not tiles["train"] & (tiles["val"] | tiles["test"] | tiles["holdout"])
     assert sum(len(v) for v in s.values()) == 72
+
+
+def test_single_group_falls_back_to_files_unless_explicit(tmp_path):
+    spec = _grouped_dataset(tmp_path, groups=1, per=8)
+    s = make_split(spec, val=0.25, test=0.0, seed=0)
+    assert (len(s["train"]), len(s["val"])) == (6, 2)
+    with pytest.raises(DataError, match="too few to split by group"):
+        make_split(spec, val=0.25, test=0.0, by="group")

@@ -93,3 +93,12 @@ def test_write_mean_std_into_yaml(tmp_path, sample_dataset):
     np.testing.assert_allclose(spec.mean, stats.mean, rtol=1e-5)
     np.testing.assert_allclose(spec.std, stats.std, rtol=1e-5)
     assert yaml.read_text().count("mean:") == 1
+
+
+def test_class_only_stats_match_full(tmp_path):
+    yaml = make_geotiff_set(tmp_path / "g", n=3, size=(16, 16), bands=1, dtype="uint8")
+    spec = load_spec(yaml)
+    full = compute_stats(spec, progress=False)
+    only = compute_stats(spec, images=False, progress=False)
+    assert only.mean == [] and only.class_pixels == full.class_pixels
+    assert only.class_weights == full.class_weights

@@ -68,7 +68,8 @@ def make_split(spec, val: float = 0.15, test: float = 0.15, holdout: int = 0, se
     """Deterministic split of the labelled images of ``spec``; returns ``{train, val, test, holdout}``.
 
     ``by`` is ``"group"`` (whole groups go to one set; default when the spec has a ``group`` rule)
-    or ``"file"``. Fractions are of images; with groups, whole groups are assigned greedily to reach
+    or ``"file"``; the default falls back to files when there are too few groups for the sets asked
+    for (an explicit ``by="group"`` raises instead). Fractions are of images; with groups, whole groups are assigned greedily to reach
     them as closely as possible (at least one group each when the fraction is > 0).
     """
     if isinstance(spec, (str, Path)):
@@ -78,7 +79,8 @@ def make_split(spec, val: float = 0.15, test: float = 0.15, holdout: int = 0, se
     items = list(samples) if samples is not None else spec.labelled()
     if not items:
         raise DataError("the data set has no labelled images to split", spec.path or spec.root)
-    if by is None:
+    auto = by is None
+    if auto:
         by = "group" if spec.group else "file"
     if by not in ("group", "file"):
         raise ConfigError(f"split by {by!r}: use 'group' or 'file'")
@@ -88,6 +90,8 @@ def make_split(spec, val: float = 0.15, test: float = 0.15, holdout: int = 0, se
     n = len(items)
     n_val, n_test = _counts(n, val, test)
 
+    if auto and by == "group" and len({s.group for s in items}) <= (n_val > 0) + (n_test > 0):
+        by = "file"  # too few groups (e.g. one place): a group split is impossible, split images
     groups: dict[str, list[str]] = {}
     for s in sorted(items, key=lambda s: s.key):
         g = s.group if by == "group" else s.key

@@ -102,11 +102,16 @@ def median_frequency_weights(class_pixels: Sequence[int], image_pixels_present: 
     return [float(med / f) if f > 0 else 0.0 for f in freq]
 
 
-def compute_stats(spec, samples: Sequence | None = None, *, classes: bool = True,
+def compute_stats(spec, samples: Sequence | None = None, *, classes: bool = True, images: bool = True,
                   progress: bool = True) -> DatasetStats:
     """Exact per-band mean/std (nodata and non-finite pixels excluded), min/max, per-class pixel
     counts and frequencies, and median-frequency class weights over ``samples`` (default: every
-    labelled image, or every image when none has a mask)."""
+    labelled image, or every image when none has a mask).
+
+    ``images=False`` reads only the masks (class statistics only; mean/std/min/max are empty lists).
+    """
+    if not images:
+        return _class_stats(spec, samples, progress)
     from terraseg._progress import track
     from terraseg.data.raster import uses_pillow
 
@@ -164,6 +169,36 @@ def compute_stats(spec, samples: Sequence | None = None, *, classes: bool = True
         class_weights=median_frequency_weights(class_pixels, present_pixels) if classes else [],
         ignored_pixels=ignored, images=len(samples),
     )
+
+
+def _class_stats(spec, samples, progress: bool) -> DatasetStats:
+    from terraseg._progress import track
+
+    if isinstance(spec, (str, Path)):
+        from terraseg.data.spec import load_spec
+
+        spec = load_spec(spec)
+    samples = [s for s in (samples if samples is not None else spec.labelled()) if s.mask is not None]
+    if not samples:
+        raise DataError("no labelled images to compute class statistics on", spec.path or spec.root)
+    k = spec.num_classes
+    class_pixels = np.zeros(k, np.int64)
+    present_pixels = np.zeros(k, np.int64)
+    ignored = 0
+    for s in track(samples, description="counting classes") if progress else samples:
+        mask, _ = spec.read_mask(s)
+        counts = np.bincount(mask.ravel(), minlength=256)
+        class_pixels += counts[:k]
+        ignored += int(counts[k:].sum())
+        if counts[:k].sum():
+            present_pixels[counts[:k] > 0] += int(counts[:k].sum())
+    labelled = int(class_pixels.sum())
+    return DatasetStats(
+        bands=spec.bands, mean=[], std=[], min=[], max=[], pixels=0, class_names=spec.class_names,
+        class_pixels=[int(v) for v in class_pixels],
+        class_frequency=[float(v / labelled) if labelled else 0.0 for v in class_pixels],
+        class_weights=median_frequency_weights(class_pixels, present_pixels), ignored_pixels=ignored,
+        images=len(samples))
 
 
 def write_stats_to_yaml(yaml_path: str | Path, stats: DatasetStats) -> Path:
