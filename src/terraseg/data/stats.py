@@ -34,6 +34,9 @@ class RunningStats:
         """Add ``(N, bands)`` pixels."""
         if pixels.shape[0] == 0:
             return
+        if pixels.dtype in (np.uint8, np.uint16):
+            self._update_histogram(pixels)
+            return
         x = pixels.astype(np.float64, copy=False)
         nb = x.shape[0]
         mb = x.mean(axis=0)
@@ -41,6 +44,21 @@ class RunningStats:
         self.merge(nb, mb, m2b)
         self.min = np.minimum(self.min, x.min(axis=0))
         self.max = np.maximum(self.max, x.max(axis=0))
+
+    def _update_histogram(self, pixels: np.ndarray) -> None:
+        """Exact per-band count/mean/M2 of 8/16-bit integers from their histogram (fast, no float copy)."""
+        nb = pixels.shape[0]
+        mb = np.zeros(pixels.shape[1])
+        m2b = np.zeros(pixels.shape[1])
+        for b in range(pixels.shape[1]):
+            h = np.bincount(pixels[:, b], minlength=1).astype(np.float64)
+            v = np.arange(h.size, dtype=np.float64)
+            mb[b] = (h @ v) / nb
+            m2b[b] = h @ (v - mb[b]) ** 2
+            nz = np.flatnonzero(h)
+            self.min[b] = min(self.min[b], float(nz[0]))
+            self.max[b] = max(self.max[b], float(nz[-1]))
+        self.merge(nb, mb, m2b)
 
     def merge(self, nb: int, mb: np.ndarray, m2b: np.ndarray) -> None:
         na = self.n
