@@ -121,7 +121,8 @@ def _chip(spec, items, out: Path, final: Path, size: int, stride: int, min_valid
                 mp = out / "masks" / sub / name
                 georef = suffix != ".png" and info.transform is not None
                 geo = {"crs": info.crs, "transform": window_transform(win, info.transform)} if georef else {}
-                write_raster(ip, img, like=info if georef else None, window=win if georef else None)
+                write_raster(ip, img, like=info if georef else None, window=win if georef else None,
+                             png_compress_level=1)
                 write_raster(mp, mask, colormap=cmap if suffix != ".png" else None, **geo)
                 report.chips += 1
                 report.written.append(ip)

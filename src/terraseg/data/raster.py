@@ -175,14 +175,15 @@ def _as_hwc(array: np.ndarray, path: Path) -> np.ndarray:
 
 def write_raster(path: str | Path, array: np.ndarray, like: str | Path | RasterInfo | None = None, *,
                  window=None, crs=None, transform=None, nodata: float | None = None,
-                 colormap: dict[int, tuple[int, int, int]] | None = None, compress: str = "deflate") -> Path:
+                 colormap: dict[int, tuple[int, int, int]] | None = None, compress: str = "deflate",
+                 png_compress_level: int = 6) -> Path:
     """Write ``array`` (``(H, W)`` or ``(H, W, bands)``) atomically.
 
     ``.tif/.tiff`` are written as GeoTIFF with rasterio. The georeference comes from ``crs`` and
     ``transform`` when given, else from ``like`` (a raster path or :class:`RasterInfo`), shifted to
     ``window`` when one is given (the array then covers that window of ``like``). Other suffixes
     (PNG, JPG) go through Pillow; ``colormap`` (index -> RGB) makes a palette PNG / GeoTIFF colour
-    table for single-band uint8 masks.
+    table for single-band uint8 masks. ``png_compress_level`` (0-9) trades PNG size for speed.
     """
     path = Path(path)
     arr = _as_hwc(array, path)
@@ -213,7 +214,8 @@ def write_raster(path: str | Path, array: np.ndarray, like: str | Path | RasterI
             img.putpalette(pal.reshape(-1).tolist())
         fmt = "JPEG" if path.suffix.lower() in (".jpg", ".jpeg") else None
         with atomic_path(path) as tmp:
-            kwargs = {"quality": 95} if fmt == "JPEG" else {}
+            kwargs = {"quality": 95} if fmt == "JPEG" else \
+                {"compress_level": int(png_compress_level)} if path.suffix.lower() == ".png" else {}
             img.save(tmp, format=fmt or Image.registered_extensions().get(path.suffix.lower()), **kwargs)
         return path
 
