@@ -72,9 +72,11 @@ def test_mask_size_mismatch_in_dataset(ds):
 
     mask = sorted((ds / "masks").iterdir())[0]
     Image.new("RGB", (50, 40), (31, 120, 180)).save(mask)
-    dset = SegmentationDataset(ds / "dataset.yaml", crop_size=None)
-    with pytest.raises(DataError, match="mask is 50x40"):
-        dset[0]
+    for crop in (None, 64):
+        dset = SegmentationDataset(ds / "dataset.yaml", crop_size=crop)
+        with pytest.raises(DataError, match="mask is 50x40") as err:
+            dset[0]
+        assert mask.name in str(err.value)
 
 
 def test_unknown_mask_colour_strict(ds, tmp_path, capsys):

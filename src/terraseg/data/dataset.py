@@ -161,13 +161,27 @@ class SegmentationDataset(Dataset):
             return None
         from rasterio.windows import Window
 
-        info = self.spec.info(sample)
+        info = self._checked_info(sample)
         ch, cw = min(self.crop[0], info.height), min(self.crop[1], info.width)
         if ch == info.height and cw == info.width:
             return None
         y = int(np.random.randint(0, info.height - ch + 1))
         x = int(np.random.randint(0, info.width - cw + 1))
         return Window(x, y, cw, ch)
+
+    def _checked_info(self, sample):
+        """The image header, after checking once that the mask has the image's size."""
+        info = self.spec.info(sample)
+        checked = self.__dict__.setdefault("_size_checked", set())
+        if sample.key not in checked:
+            from terraseg.data.raster import raster_info
+
+            m = raster_info(sample.mask)
+            if (m.height, m.width) != (info.height, info.width):
+                raise DataError(f"mask is {m.width}x{m.height} but its image {sample.image.name} is "
+                                f"{info.width}x{info.height}", sample.mask)
+            checked.add(sample.key)
+        return info
 
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """The normalised ``(H, W, C)`` float32 image and ``(H, W)`` uint8 mask of item ``index``
