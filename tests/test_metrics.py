@@ -221,3 +221,13 @@ def test_format_table_lists_every_class():
     assert f"| mIoU (%) | {100 * m['miou']:.2f} |" in md
     for name in ("water", "road", "a\\|b", "bare land"):
         assert f"| {name} | {100 * m['per_class'][name.replace(chr(92), '')]['iou']:.2f} |" in md
+
+
+def test_jsonable_numpy_scalars_and_paths():
+    from pathlib import Path
+
+    obj = {"a": np.bool_(True), "b": np.int64(3), "c": np.float32(0.5), "d": Path("x") / "y.png",
+           "e": (np.float64("nan"), float("inf")), 7: np.arange(2)}
+    assert jsonable(obj) == {"a": True, "b": 3, "c": 0.5, "d": str(Path("x") / "y.png"), "e": [None, None],
+                             "7": [0, 1]}
+    json.dumps(jsonable(obj), allow_nan=False)

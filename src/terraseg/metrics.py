@@ -30,6 +30,7 @@ passed), so a training loop can accumulate on the device without a host sync per
 from __future__ import annotations
 
 import math
+from pathlib import PurePath
 from typing import Any, Sequence
 
 import numpy as np
@@ -290,15 +291,20 @@ def compute_metrics(cm: Any, class_names: Sequence[str] | None = None) -> dict[s
 
 
 def jsonable(obj: Any) -> Any:
-    """Copy of ``obj`` that ``json.dumps`` writes as strict JSON: NaN/inf -> None, numpy -> Python."""
+    """Copy of ``obj`` that ``json.dumps`` writes as strict JSON: NaN/inf -> None, numpy -> Python,
+    paths -> strings."""
     if isinstance(obj, dict):
         return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [jsonable(v) for v in obj]
     if isinstance(obj, np.ndarray):
         return jsonable(obj.tolist())
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
     if isinstance(obj, (np.integer,)):
         return int(obj)
+    if isinstance(obj, PurePath):
+        return str(obj)
     if isinstance(obj, (float, np.floating)):
         f = float(obj)
         return f if math.isfinite(f) else None
