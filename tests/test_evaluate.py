@@ -234,3 +234,11 @@ def test_onnx_model_gives_the_torch_matrix(tiny_bundle, sample_dataset, spec, tm
     diff = np.abs(via_onnx["confusion_matrix"] - via_torch["confusion_matrix"]).sum()
     assert via_onnx["pixels"] == via_torch["pixels"]
     assert diff <= 0.001 * via_torch["pixels"]  # arg-max ties may flip a few pixels
+    # ONNX evaluation runs without torch (as the standalone app and `predict --backend onnx` do)
+    code = ("import sys\nfrom terraseg.evaluate import evaluate\n"
+            f"r = evaluate({str(onnx_path)!r}, {str(sample_dataset)!r}, split=None, tile_size=64, overlap=16, "
+            "progress=False)\n"
+            "assert 'torch' not in sys.modules, 'torch imported'\nprint(r['pixels'])\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert int(proc.stdout.strip()) == via_onnx["pixels"]
