@@ -185,3 +185,12 @@ def test_works_in_a_dataloader(geo_dataset):
                              mean=[3000.0] * 4, std=[2000.0] * 4)
     batch = next(iter(torch.utils.data.DataLoader(ds, batch_size=3)))
     assert tuple(batch[0].shape) == (3, 4, 16, 16) and tuple(batch[1].shape) == (3, 16, 16)
+
+
+def test_augmentations_differ_between_dataloader_workers(sample_dataset):
+    spec = load_spec(sample_dataset)
+    aug = [{"name": "Rotate", "limit": 90, "p": 1.0}, {"name": "GaussNoise", "std_range": [0.05, 0.1], "p": 1.0}]
+    ds = SegmentationDataset(spec, spec.labelled()[:1], crop_size=None, augment=aug, samples_per_epoch=4)
+    loader = torch.utils.data.DataLoader(ds, batch_size=1, num_workers=2)
+    imgs = [b[0] for b in loader]  # items 0, 2 from worker 0 and 1, 3 from worker 1: same image
+    assert not torch.equal(imgs[0], imgs[1]) and not torch.equal(imgs[0], imgs[2])

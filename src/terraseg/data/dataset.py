@@ -196,6 +196,9 @@ class SegmentationDataset(Dataset):
             mask = mask.copy()
             mask[bad] = self.ignore_index
         if self.transform is not None:
+            # the pipeline's own RNG follows numpy's global one, which DataLoader workers (and
+            # terraseg.train's per-item seeding) seed differently: no repeated augmentations per worker
+            self.transform.set_random_seed(int(np.random.randint(0, 2 ** 31 - 1)))
             u = 0.5 + z / (2 * AUG_RANGE_STD)
             out = self.transform(image=np.ascontiguousarray(u), mask=np.ascontiguousarray(mask))
             z = (np.asarray(out["image"], np.float32) - 0.5) * (2 * AUG_RANGE_STD)
