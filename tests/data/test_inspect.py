@@ -99,3 +99,27 @@ def test_no_mask_folder_is_an_error(tmp_path):
     Image.new("RGB", (8, 8)).save(tmp_path / "x" / "a.png")
     with pytest.raises(DataError, match="no image folder with a mask folder"):
         inspect_dataset(tmp_path / "x", progress=False)
+
+
+def test_index_masks_and_multiband_geotiffs(tmp_path):
+    from .conftest import make_geotiff_set
+
+    make_geotiff_set(tmp_path / "g", n=2, size=(20, 24), bands=4)
+    (tmp_path / "g" / "dataset.yaml").unlink()
+    report = inspect_dataset(tmp_path / "g", tmp_path / "draft.yaml", progress=False)
+    assert report.mask_type == "index" and report.bands == 4
+    assert sorted(e.color for e in report.palette) == [(0,), (1,), (2,)]
+    spec = load_spec(tmp_path / "draft.yaml")
+    assert spec.mask_type == "index" and spec.bands == 4 and sorted(spec.class_values) == [0, 1, 2]
+    assert len(spec.labelled()) == 2
+
+
+def test_refuses_to_overwrite_yaml(sample_dataset, tmp_path):
+    root = _flat_copy(sample_dataset, tmp_path / "ds")
+    out = tmp_path / "d.yaml"
+    out.write_text("# my edits\n")
+    with pytest.raises(DataError, match="file exists"):
+        inspect_dataset(root, out, overwrite=False, progress=False)
+    assert out.read_text() == "# my edits\n"
+    inspect_dataset(root, out, overwrite=True, progress=False)
+    assert load_spec(out).num_classes == 5
