@@ -210,7 +210,7 @@ def inspect_dataset(directory: str | Path, out_yaml: str | Path | None = None, *
 
     root = Path(directory)
     if not root.is_dir():
-        raise DataError("folder not found", root)
+        raise DataError("not a folder" if root.exists() else "folder not found", root)
     root = root.resolve()
     if (images is None) != (masks is None):
         raise ConfigError("give both images= and masks= patterns, or neither")
