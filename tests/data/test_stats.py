@@ -102,3 +102,14 @@ def test_class_only_stats_match_full(tmp_path):
     only = compute_stats(spec, images=False, progress=False)
     assert only.mean == [] and only.class_pixels == full.class_pixels
     assert only.class_weights == full.class_weights
+
+
+def test_write_replaces_block_style_lists(tmp_path, sample_dataset):
+    import shutil
+
+    shutil.copytree(sample_dataset.parent, tmp_path / "s")
+    yaml = tmp_path / "s" / "dataset.yaml"
+    yaml.write_text(yaml.read_text() + "mean:\n  - 1\n  - 2\n  - 3\nstd:\n- 1\n- 1\n- 1\n")
+    stats = compute_stats(yaml, progress=False)
+    write_stats_to_yaml(yaml, stats)
+    np.testing.assert_allclose(load_spec(yaml).mean, stats.mean, rtol=1e-5)

@@ -226,8 +226,17 @@ def write_stats_to_yaml(yaml_path: str | Path, stats: DatasetStats) -> Path:
     if path.is_dir():
         path = path / "dataset.yaml"
     text = path.read_text(encoding="utf-8")
-    lines = [ln for ln in text.splitlines() if not re.match(r"^(mean|std)\s*:", ln)
-             and not ln.startswith("# mean/std: exact per-band")]
+    lines: list[str] = []
+    skipping = False
+    for ln in text.splitlines():
+        if re.match(r"^(mean|std)\s*:", ln):
+            skipping = True  # drop the old value, including a block list below it
+            continue
+        if skipping and (ln.startswith((" ", "\t", "-")) and ln.strip()):
+            continue
+        skipping = False
+        if not ln.startswith("# mean/std: exact per-band"):
+            lines.append(ln)
 
     def fmt(vals):
         return "[" + ", ".join(f"{v:.6g}" for v in vals) + "]"
