@@ -49,14 +49,6 @@ def chip_dataset(spec, out_dir: str | Path, size: int = 512, stride: int | None 
     ``fmt`` is ``"tif"`` or ``"png"`` (default: GeoTIFF for TIFF sources, PNG otherwise). Writes
     ``out_dir/images/...``, ``out_dir/masks/...`` (class-index masks) and ``out_dir/dataset.yaml``.
     """
-    from rasterio.windows import Window
-    from rasterio.windows import transform as window_transform
-
-    from terraseg._io import write_text_atomic
-    from terraseg._progress import track
-    from terraseg.data.inspect import IMAGE_DIR_NAMES
-    from terraseg.data.raster import write_raster
-    from terraseg.data.spec import _relpath, dump_yaml, spec_from_dict
 
     if isinstance(spec, (str, Path)):
         from terraseg.data.spec import load_spec

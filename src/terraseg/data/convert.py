@@ -74,9 +74,6 @@ def convert_masks(spec, out_dir: str | Path, fmt: str | None = None, *, strict: 
     ``unknown: error`` in the YAML) makes them an error instead. GeoTIFF masks keep their georeference.
     Also writes ``out_dir/dataset.yaml`` describing the same images with the converted masks.
     """
-    from terraseg._progress import track
-    from terraseg.data.raster import write_raster
-
     spec = _as_spec(spec)
     out = Path(out_dir)
     samples = spec.labelled()

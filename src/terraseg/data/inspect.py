@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from terraseg.data.palette import count_values, pack_rgb, parse_color, to_hex, unpack_color
 from terraseg.data.raster import RASTER_SUFFIXES, raster_info, read_raster, uses_pillow
