@@ -25,6 +25,7 @@ def _readme_table(root):
     return table
 
 
+@pytest.mark.dubai
 def test_dubai_palette_matches_readme(dubai_root, tmp_path):
     expected = _readme_table(dubai_root)
     assert len(expected) == 7

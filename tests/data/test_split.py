@@ -76,6 +76,7 @@ def test_load_split_errors(tmp_path):
         load_split(tmp_path / "missing.json")
 
 
+@pytest.mark.dubai
 def test_dubai_split_by_tile(dubai_root):
     from pathlib import Path
 
