@@ -124,3 +124,11 @@ def test_refuses_to_overwrite_yaml(sample_dataset, tmp_path):
     assert out.read_text() == "# my edits\n"
     inspect_dataset(root, out, overwrite=True, progress=False)
     assert load_spec(out).num_classes == 5
+
+
+def test_names_from_an_existing_dataset_yaml(sample_dataset):
+    report = inspect_dataset(sample_dataset.parent, progress=False)
+    spec = load_spec(sample_dataset)
+    names = {e.color: e.name for e in report.palette}
+    assert {c: names[c] for c in spec.colors} == dict(zip(spec.colors, spec.class_names))
+    assert names[(0, 0, 0)] is None

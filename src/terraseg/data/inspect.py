@@ -291,6 +291,7 @@ def _name_classes(report: InspectReport) -> None:
     if problem:
         report.warnings.append(problem)
     json_colors = {c: n for n, c in named}
+    own = _existing_yaml_names(report.root, report.mask_type)  # a dataset.yaml already in the folder
     found = {e.color for e in report.palette}
     k = 0
     for e in report.palette:
@@ -298,6 +299,9 @@ def _name_classes(report: InspectReport) -> None:
             e.name, e.source = None, "ignored"
         elif report.mask_type == "index" and e.color == (255,):
             e.name, e.source = None, "ignored"
+        elif e.color in own:
+            e.name, e.source = own[e.color], "dataset.yaml"
+            k += 1
         elif e.color in json_colors:
             e.name, e.source = json_colors[e.color], path.name  # type: ignore[union-attr]
             k += 1
@@ -321,6 +325,24 @@ def _name_classes(report: InspectReport) -> None:
     if black is not None:
         report.warnings.append(f"{black.pixels} pixel(s) ({100 * black.share:.2f} %) are {black.label}, a colour no "
                                "class owns; the draft YAML ignores them")
+
+
+def _existing_yaml_names(root: Path, mask_type: str) -> dict[tuple, str]:
+    """``{colour or (value,): class name}`` from a valid ``dataset.yaml`` in ``root`` (else empty)."""
+    path = root / "dataset.yaml"
+    if not path.is_file():
+        return {}
+    try:
+        from terraseg.data.spec import load_spec
+
+        spec = load_spec(path)
+    except TerrasegError:
+        return {}
+    if spec.mask_type != mask_type:
+        return {}
+    if mask_type == "rgb":
+        return {tuple(c.color): c.name for c in spec.classes}
+    return {(v,): c.name for c, v in zip(spec.classes, spec.class_values)}
 
 
 def _summarise_problems(report: InspectReport) -> None:
@@ -379,7 +401,7 @@ def write_draft(report: InspectReport, out_yaml: str | Path) -> Path:
     lines = dump_yaml(d).splitlines()
     shares = {e.label: e for e in report.palette}
     out_lines = [f"# Draft dataset description written by `terraseg data inspect` from {report.root}.",
-                 "# Check the class names: colours not named in classes.json are called class_N.",
+                 "# Check the class names: colours not named by classes.json or dataset.yaml are called class_N.",
                  f"# {report.n_pairs} image/mask pairs; shares are of all mask pixels."]
     for line in lines:
         m = re.search(r"(?:color|value): '?(#[0-9A-F]{6}|\d+)'?", line) if "name:" in line else None
