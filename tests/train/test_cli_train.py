@@ -55,4 +55,11 @@ def test_cli_trains_and_resumes(tiny_overrides, tmp_path):
     out = run_cli("--resume", str(run_dir), "trainer.max_epochs=2")
     assert out.returncode == 0, out.stderr[-2000:]
     ckpt = __import__("torch").load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
-    assert ckpt["epoch"] == 1 and ckpt["global_step"] == 4
+    assert ckpt["global_step"] == 4
+    import csv
+
+    with open(run_dir / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert {int(r["epoch"]) for r in rows if r["val_miou"]} == {0, 1}
+    # the extended run anneals over its new length: the learning rate is not stuck at the old end (0)
+    assert all(float(r["lr"]) > 0 for r in rows if r["lr"] and int(r["epoch"]) == 1)

@@ -95,19 +95,3 @@ def test_defaults_are_relative_to_cwd_and_sample_config_matches_example(tmp_path
     b = C.load_config(SAMPLE_CONFIG, ["data.dataset=d.yaml", "output.dir=o"])
     a["trainer"]["max_time"] = b["trainer"]["max_time"]
     assert a == b
-
-
-def test_holdout_keeps_groups_together():
-    from types import SimpleNamespace
-
-    from terraseg.train.data import _holdout
-
-    items = [SimpleNamespace(key=f"Tile {t}/img{i}.jpg", group=f"Tile {t}") for t in range(1, 9) for i in range(9)]
-    train, val = _holdout(items, 0.15, seed=0)
-    groups = {s.group for s in val}
-    assert len(val) == 9 and len(groups) == 1  # one whole tile (closest to 15 % of 72 images)
-    assert not groups & {s.group for s in train} and len(train) + len(val) == len(items)
-    assert _holdout(items, 0.15, seed=0)[1] == val  # seeded
-    single = [SimpleNamespace(key=f"a/{i}", group="a") for i in range(10)]
-    train, val = _holdout(single, 0.2, seed=0)
-    assert len(val) == 2 and len(train) == 8  # one group only: images are held out instead

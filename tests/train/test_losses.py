@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from terraseg.train.losses import (CombinedLoss, build_term, median_frequency_weights, tanimoto,
-                                   tanimoto_dual_loss)
+from terraseg.train.losses import CombinedLoss, build_term, tanimoto, tanimoto_dual_loss
 
 K = 4
 IGN = 255
@@ -106,9 +105,3 @@ def test_combined_loss_is_weighted_sum_and_handles_empty_batches():
     z = comb(x, empty)
     z.backward()
     assert z.item() == 0.0 and torch.isfinite(x.grad).all()
-
-
-def test_median_frequency_weights():
-    w = median_frequency_weights([100, 300, 600, 0])
-    # frequencies 0.1, 0.3, 0.6 -> median 0.3
-    assert w == pytest.approx([3.0, 1.0, 0.5, 0.0])

@@ -85,7 +85,9 @@ class RunArtifacts(pl.Callback):
         from terraseg.metrics import jsonable
 
         record = jsonable(dict(metrics))
-        record["epoch"] = int(trainer.current_epoch) + 1
+        # epochs trained so far (a validation after fit() comes after the loop counted the last epoch)
+        after_fit = trainer.state.fn is not None and str(trainer.state.fn.value) == "validate"
+        record["epoch"] = int(trainer.current_epoch) + (0 if after_fit else 1)
         record["global_step"] = int(trainer.global_step)
         meta = self.make_meta(record)
         save_bundle(self.bundle_dir, pl_module.model, meta)

@@ -10,7 +10,6 @@ went straight through or was resumed, and independent of the number of workers.
 from __future__ import annotations
 
 import random
-from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import numpy as np
@@ -121,7 +120,9 @@ def select_samples(spec, cfg_data: dict, seed: int = 0) -> tuple[list, list]:
         raise DataError("the data set lists no labelled images (no image has a mask)", dataset_path)
     split_path = cfg_data.get("split") or getattr(spec, "split_file", None)
     if split_path:
-        split = _load_split(split_path)
+        from terraseg.data.split import load_split
+
+        split = load_split(split_path)
         by_key = {s.key: s for s in items}
 
         def pick(names: Sequence[str], role: str) -> list:
@@ -140,7 +141,7 @@ def select_samples(spec, cfg_data: dict, seed: int = 0) -> tuple[list, list]:
         train = pick(cfg_data["train_splits"], "train")
         val = pick(cfg_data["val_splits"], "val")
     else:
-        train, val = _holdout(items, float(cfg_data.get("val_fraction", 0.2)), seed)
+        train, val = _holdout(spec, items, float(cfg_data.get("val_fraction", 0.2)), seed)
     if not train:
         raise DataError("the training split is empty", split_path or dataset_path)
     if not val:
@@ -149,46 +150,16 @@ def select_samples(spec, cfg_data: dict, seed: int = 0) -> tuple[list, list]:
     return train, val
 
 
-def _load_split(path) -> dict:
-    try:
-        from terraseg.data.split import load_split
-    except ModuleNotFoundError as exc:  # TEMPORARY until the data toolkit's split module lands
-        if exc.name != "terraseg.data.split":
-            raise
-        import json
-
-        try:
-            return json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as err:
-            raise DataError(f"unreadable split file ({err})", path) from None
-    return load_split(path)
-
-
-def _holdout(items: list, fraction: float, seed: int) -> tuple[list, list]:
-    """Hold out about ``fraction`` of the images, whole groups at a time when groups exist."""
+def _holdout(spec, items: list, fraction: float, seed: int) -> tuple[list, list]:
+    """Hold out about ``fraction`` of the images for validation (``terraseg.data.split.make_split``:
+    whole groups when the dataset has a ``group`` rule)."""
     if fraction <= 0:
         return items, []
-    groups: dict[Any, list] = {}
-    for s in items:
-        groups.setdefault(getattr(s, "group", None) or s.key, []).append(s)
-    keys = sorted(groups, key=str)
-    rng = random.Random(seed)
-    rng.shuffle(keys)
-    target = max(1, round(fraction * len(items)))
-    val: list = []
-    for k in keys:
-        if len(val) >= target:
-            break
-        size = len(groups[k])
-        if val and (len(val) + size > len(items) - 1 or abs(len(val) + size - target) > abs(len(val) - target)):
-            continue  # this group would overshoot more than it helps
-        val += groups[k]
-    if len(val) >= len(items):  # a single group: fall back to images
-        shuffled = list(items)
-        rng.shuffle(shuffled)
-        val = shuffled[:target]
-    val_keys = {s.key for s in val}
-    return [s for s in items if s.key not in val_keys], val
+    from terraseg.data.split import make_split
+
+    split = make_split(spec, val=fraction, test=0.0, seed=seed, samples=items)
+    val_keys = set(split["val"])
+    return [s for s in items if s.key not in val_keys], [s for s in items if s.key in val_keys]
 
 
 def normalisation(spec) -> tuple[list[float] | None, list[float] | None]:

@@ -191,20 +191,5 @@ def build_loss(loss_cfg: dict, ignore_index: int | None, class_weights: Sequence
                         tanimoto_class_weights=loss_cfg.get("tanimoto_class_weights", True))
 
 
-def median_frequency_weights(pixel_counts: Sequence[float]) -> list[float]:
-    """Median-frequency balancing (Eigen & Fergus 2015): ``w_c = median(f) / f_c``; absent classes get 0."""
-    import numpy as np
-
-    counts = np.asarray(pixel_counts, dtype=np.float64)
-    total = counts.sum()
-    if total <= 0:
-        raise ValueError("no labelled pixels")
-    freq = counts / total
-    present = freq > 0
-    med = float(np.median(freq[present]))
-    w = np.where(present, med / np.where(present, freq, 1.0), 0.0)
-    return [float(x) for x in w]
-
-
 __all__ = ["CombinedLoss", "CrossEntropy", "TanimotoLoss", "build_loss", "build_term", "tanimoto",
-           "tanimoto_dual_loss", "median_frequency_weights"]
+           "tanimoto_dual_loss"]

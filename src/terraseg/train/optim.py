@@ -69,9 +69,15 @@ class WarmupSchedule(LRScheduler):
         return {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "time_progress")}
 
     def load_state_dict(self, state_dict):
-        state = dict(state_dict)
-        state.pop("time_progress", None)
+        # keep this run's schedule and length: a resumed run may extend training (more epochs or
+        # time); the step count and base learning rates carry over
+        state = {k: v for k, v in state_dict.items() if k not in ("time_progress", "total_steps", "cfg")}
         self.__dict__.update(state)
+        # the optimizer state (restored before) holds the last run's learning rate: recompute it
+        lrs = self.get_lr()
+        for group, lr in zip(self.optimizer.param_groups, lrs):
+            group["lr"] = lr
+        self._last_lr = list(lrs)
 
 
 def param_groups(model: torch.nn.Module, lr: float, head_lr_multiplier: float = 1.0) -> list[dict]:

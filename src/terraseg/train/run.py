@@ -66,33 +66,13 @@ def _class_weights(cfg: dict, spec, samples: Sequence) -> list[float] | None:
             raise ConfigError(f"loss.class_weights lists {len(cw)} weights for {spec.num_classes} classes "
                               f"({', '.join(spec.class_names)})")
         return list(cw)
-    from terraseg.train.losses import median_frequency_weights
+    from terraseg.data.stats import compute_stats
 
-    counts = _pixel_counts(spec, samples)
-    if sum(counts) == 0:
+    stats = compute_stats(spec, samples, classes=True)
+    if sum(stats.class_pixels) == 0:
         raise DataError("the training images yield no labelled pixels, so class weights cannot be computed",
                         cfg["data"]["dataset"])
-    return median_frequency_weights(counts)
-
-
-def _pixel_counts(spec, samples: Sequence) -> list[int]:
-    """Pixels per class over the training masks (the data toolkit's statistics when available)."""
-    try:
-        from terraseg.data import stats as _stats  # type: ignore
-    except ImportError:  # pragma: no cover - data toolkit without statistics
-        _stats = None
-    fn = getattr(_stats, "class_pixel_counts", None) if _stats is not None else None
-    if fn is not None:
-        return [int(c) for c in fn(spec, samples)]
-    import numpy as np
-
-    from terraseg._progress import track
-
-    counts = np.zeros(spec.num_classes, np.int64)
-    for s in track(samples, description="counting class pixels"):
-        mask, _ = spec.read_mask(s)
-        counts += np.bincount(mask[mask < spec.num_classes].ravel(), minlength=spec.num_classes)[: spec.num_classes]
-    return counts.tolist()
+    return list(stats.class_weights)
 
 
 def _check_labelled(spec, samples: Sequence, role: str, where) -> None:
@@ -196,7 +176,10 @@ def train(config: str | Path | dict | None = None, overrides: Iterable[str] = ()
     artifacts = RunArtifacts(run_dir, make_meta, plots=cfg["output"]["plots"])
     cbs: list = [
         ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best-epoch{epoch:03d}-miou{val_miou:.4f}",
-                        monitor="val_miou", mode="max", save_top_k=1, save_last=True, auto_insert_metric_name=False),
+                        monitor="val_miou", mode="max", save_top_k=1, save_last=False, auto_insert_metric_name=False),
+        # last.ckpt after every training epoch (after its validation), whatever the score: --resume
+        ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="last", monitor=None, save_top_k=1,
+                        save_on_train_epoch_end=True, enable_version_counter=False),
         artifacts,
     ]
     if tr["early_stopping_patience"]:
