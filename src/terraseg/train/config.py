@@ -40,8 +40,8 @@ class Opt:
 SCHEMA: dict[str, dict[str, Opt]] = {
     "data": {
         "dataset": Opt(None, "path?", "dataset description YAML (see `terraseg data`); required"),
-        "split": Opt(None, "path?", "split JSON from `terraseg data split`; null = hold out val_fraction "
-                                    "of the images (by group when the data set has groups)"),
+        "split": Opt(None, "path?", "split JSON from `terraseg data split`; null = the dataset's own split "
+                                    "file, else hold out val_fraction of the images (whole groups)"),
         "train_splits": Opt(["train"], "strlist", "split names used for training"),
         "val_splits": Opt(["val"], "strlist", "split names used for validation"),
         "val_fraction": Opt(0.2, "prob", "share of images held out for validation when split is null"),
@@ -49,8 +49,8 @@ SCHEMA: dict[str, dict[str, Opt]] = {
         "val_crop_size": Opt(None, "int+?", "validation crop size; null = whole images"),
         "batch_size": Opt(8, "int+", "training batch size"),
         "samples_per_epoch": Opt(None, "int+?", "random crops per training epoch; null = one per image"),
-        "augment": Opt("default", "any", "albumentations pipeline (list of {name: ..., p: ...}), "
-                                         "'default' (flips + 90° rotations) or null"),
+        "augment": Opt("default", "any", "albumentations pipeline (list of {name: ..., p: ...}), null, or "
+                                         "'default' (the dataset's augment list, else flips + 90° rotations)"),
         "num_workers": Opt(0, "int0", "DataLoader worker processes (0 = load in the main process)"),
     },
     "model": {
@@ -59,7 +59,7 @@ SCHEMA: dict[str, dict[str, Opt]] = {
     },
     "loss": {
         "terms": Opt({"ce": 1.0}, "dict", "weighted sum of losses: {ce, focal, dice, lovasz, tanimoto: weight}"),
-        "class_weights": Opt(None, "any", "null, 'auto' (median-frequency) or one weight per class (ce/focal)"),
+        "class_weights": Opt(None, "any", "null, 'auto' (median-frequency) or one weight per class (ce, focal, dice)"),
         "label_smoothing": Opt(0.0, "prob", "cross-entropy label smoothing"),
         "focal_gamma": Opt(2.0, "float0", "focal loss gamma"),
         "tanimoto_class_weights": Opt(True, "bool", "Tanimoto: weight classes by 1/volume² (ResUNet-a paper)"),
