@@ -1,0 +1,147 @@
+"""``make demo``: the whole terraseg pipeline on a generated sample, on a laptop CPU, no downloads.
+
+    python -m terraseg.demo --out demo-output [--minutes 2.5]
+
+Steps: generate a labelled sample and a separate test set, inspect the sample, compute band
+statistics, split it without leakage, train a small U-Net for a couple of minutes, evaluate it at full
+resolution on the test set, predict a large generated GeoTIFF scene (class GeoTIFF, colour mask,
+overlay, polygons, class areas), and export the model to ONNX and predict with it without PyTorch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+
+console = Console(stderr=True)
+
+# A small classic U-Net, trained for a couple of minutes on CPU (see examples/train-sample.yaml).
+TRAIN_CONFIG = {
+    "data": {"crop_size": 128, "batch_size": 8, "samples_per_epoch": 64},
+    "model": {"name": "unet", "options": {"base_channels": 16, "depth": 3}},
+    "loss": {"terms": {"ce": 1.0, "dice": 0.5}},
+    "optimizer": {"name": "adamw", "lr": 0.003, "weight_decay": 0.0001},
+    "schedule": {"name": "poly", "warmup_steps": 10},
+    "trainer": {"max_epochs": 12, "seed": 0},
+}
+
+
+def _step(title: str) -> float:
+    console.rule(f"[bold]{title}")
+    return time.perf_counter()
+
+
+def _done(t0: float, what: str) -> None:
+    console.print(f"[green]✓[/] {what} [dim]({time.perf_counter() - t0:.1f} s)[/]")
+
+
+def run_demo(out: str | Path = "demo-output", minutes: float = 2.5, scene_size: int = 3000) -> dict:
+    """Run every stage into ``out`` and return a summary (also written to ``out/summary.json``)."""
+    from terraseg._io import write_json_atomic
+    from terraseg.data import compute_stats, generate_sample, inspect_dataset, make_split, write_split
+    from terraseg.data.spec import load_spec
+
+    out = Path(out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    summary: dict = {"out": str(out)}
+
+    t = _step("1. generate a labelled sample (procedural, no downloads)")
+    sample_yaml = generate_sample(out / "sample", n_images=16, size=256, seed=0)
+    test_yaml = generate_sample(out / "test-set", n_images=4, size=384, seed=1)
+    _done(t, f"16 training scenes in {sample_yaml.parent}, 4 test scenes in {test_yaml.parent}")
+
+    t = _step("2. inspect: palette discovery and checks")
+    report = inspect_dataset(out / "sample", out_yaml=out / "sample" / "inspected.yaml")
+    summary["palette"] = [{"color": c.label, "name": c.name, "share": round(c.share, 4)} for c in report.palette]
+    for c in report.palette:
+        console.print(f"  {c.label}  {c.share * 100:5.1f} %  {c.name or '(ignored)'}")
+    _done(t, f"{len(report.palette)} colours, draft dataset YAML at {out / 'sample' / 'inspected.yaml'}")
+
+    t = _step("3. band statistics and a leak-free split")
+    spec = load_spec(sample_yaml)
+    stats = compute_stats(spec)
+    summary["mean"], summary["std"] = stats.mean, stats.std
+    console.print(f"  mean {[round(m, 1) for m in stats.mean]}  std {[round(s, 1) for s in stats.std]}")
+    split = make_split(spec, val=0.25, test=0.0, seed=0)
+    split_path = write_split(split, out / "sample" / "split.json")
+    _done(t, f"{len(split['train'])} train / {len(split['val'])} val images, split written to {split_path}")
+
+    t = _step(f"4. train a small U-Net (about {minutes:g} minutes on CPU)")
+    from terraseg.train import train
+
+    config = json.loads(json.dumps(TRAIN_CONFIG))
+    config["data"].update({"dataset": str(sample_yaml), "split": str(split_path)})
+    config["trainer"]["max_time"] = minutes
+    config["output"] = {"dir": str(out), "name": "run"}
+    run_dir = out / "run"
+    if (run_dir / "checkpoints").is_dir():  # a previous demo: start afresh
+        import shutil
+
+        shutil.rmtree(run_dir)
+    result = train(config)
+    summary["train"] = {"run_dir": str(result.run_dir), "bundle": str(result.bundle_path),
+                        "val_miou": result.metrics.get("miou"), "epochs": result.epochs}
+    _done(t, f"bundle at {result.bundle_path}, validation mIoU {result.metrics.get('miou', float('nan')):.3f}")
+
+    t = _step("5. evaluate at full resolution on the separate test set")
+    from terraseg.evaluate import evaluate
+
+    metrics = evaluate(result.bundle_path, test_yaml, split=None, out_dir=out / "evaluate")
+    summary["evaluate"] = {k: metrics[k] for k in ("pixel_accuracy", "mean_class_accuracy", "miou", "fwiou", "kappa")}
+    _done(t, f"mIoU {metrics['miou']:.3f}, pixel accuracy {metrics['pixel_accuracy']:.3f}; "
+             f"metrics.json, metrics.md, confusion_matrix.png in {out / 'evaluate'}")
+
+    t = _step(f"6. predict a {scene_size}×{scene_size} georeferenced scene at full resolution")
+    from terraseg.predict import predict_file
+
+    scene_yaml = generate_sample(out / "scene", n_images=1, size=scene_size, seed=7, fmt="tif")
+    scene = scene_yaml.parent / "images" / "scene_000.tif"
+    outputs = predict_file(result.bundle_path, scene, out / "predict", vector="gpkg", min_area=4.0)
+    summary["predict"] = {k: str(v) for k, v in outputs.items()}
+    for kind, path in outputs.items():
+        console.print(f"  {kind:12s} {path}")
+    _done(t, "class GeoTIFF, colour mask, overlay, polygons and class areas written")
+
+    t = _step("7. export to ONNX and predict without PyTorch")
+    from terraseg.export import export_onnx
+
+    onnx_path = export_onnx(result.bundle_path, out / "model.onnx")
+    code = ("import sys; from terraseg.predict import predict_file; "
+            f"predict_file({str(onnx_path)!r}, {str(scene)!r}, {str(out / 'predict-onnx')!r}, "
+            "color=False, overlay=False); assert 'torch' not in sys.modules; print('ok')")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    summary["onnx"] = str(onnx_path)
+    _done(t, f"{onnx_path} ({onnx_path.stat().st_size / 1e6:.1f} MB); onnxruntime prediction in {out / 'predict-onnx'}")
+
+    write_json_atomic(out / "summary.json", summary)
+    console.rule("[bold green]done")
+    console.print(f"Results in {out} (summary.json lists every file). Try: terraseg gui "
+                  f"{scene} --model {result.bundle_path}")
+    return summary
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m terraseg.demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="demo-output", help="output folder (default: demo-output)")
+    parser.add_argument("--minutes", type=float, default=2.5, help="training budget in minutes (default 2.5)")
+    parser.add_argument("--scene-size", type=int, default=3000, help="side of the generated scene to predict")
+    args = parser.parse_args(argv)
+    from terraseg.errors import TerrasegError
+
+    try:
+        run_demo(args.out, minutes=args.minutes, scene_size=args.scene_size)
+    except TerrasegError as exc:
+        from rich.text import Text
+
+        console.print(Text("error: ", style="bold red") + Text(str(exc)), highlight=False)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
