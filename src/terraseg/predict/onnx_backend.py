@@ -88,6 +88,14 @@ def _meta_from_props(props: dict[str, str], path) -> BundleMeta:
     return BundleMeta.from_json(d, path)
 
 
+def _export_props(props: dict[str, str]) -> dict[str, Any]:
+    try:
+        info = json.loads(props.get(EXPORT_KEY, "{}"))
+    except json.JSONDecodeError:
+        return {}
+    return info if isinstance(info, dict) else {}
+
+
 def resolve_onnx_path(path: str | Path) -> Path:
     """An ``.onnx`` file as given, or the ``model.onnx`` inside a bundle folder.
 
@@ -141,7 +149,7 @@ class OnnxBackend:
         self.source_path = resolve_onnx_path(path)
         props = read_metadata_props(self.source_path)
         self.meta: BundleMeta = _meta_from_props(props, self.source_path)
-        file_precision = json.loads(props.get(EXPORT_KEY, "{}")).get("precision", "fp32")
+        file_precision = _export_props(props).get("precision", "fp32")
         run_path = self.source_path
         if precision == "int8" and file_precision != "int8":
             from terraseg.predict.quantize import cached_int8
