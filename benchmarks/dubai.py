@@ -3,7 +3,8 @@
 
 Trains a model from scratch on Tiles 1-6 (one image per tile held out for validation and model
 selection) within a wall-clock budget, then evaluates the best bundle at full resolution on Tiles 7-8
-with the tiled predictor and prints one JSON object::
+with ``terraseg.evaluate.evaluate`` (tiled predictor, one confusion matrix over the set; metrics.json,
+table and confusion-matrix plot in RUN_DIR/evaluation) and prints one JSON object::
 
     python benchmarks/dubai.py --model unet --options '{base_channels: 16, depth: 4}' --minutes 20
 
@@ -44,22 +45,16 @@ def make_split(spec, out: Path) -> Path:
     return write_json_atomic(out, split)
 
 
-def evaluate_bundle(bundle_path: Path, spec, samples, tile_size: int, batch_size: int,
-                    overlap: int = 64) -> tuple[dict, float]:
-    """Full-resolution tiled prediction of every test image, one confusion matrix over the set."""
-    from terraseg._progress import track
-    from terraseg.bundle import load_bundle
-    from terraseg.metrics import ConfusionMatrix, compute_metrics
-    from terraseg.predict import predict_array
+def evaluate_bundle(bundle_path: Path, spec, split_path: Path, tile_size: int, batch_size: int,
+                    overlap: int = 64, out_dir: Path | None = None) -> tuple[dict, float]:
+    """Full-resolution tiled prediction of every test image, one confusion matrix over the set
+    (``terraseg.evaluate.evaluate``, the same code as ``terraseg evaluate``)."""
+    from terraseg.evaluate import evaluate
 
     t0 = time.time()
-    bundle = load_bundle(bundle_path)
-    cm = ConfusionMatrix(spec.num_classes, spec.ignore_index, spec.class_names)
-    for s in track(samples, description="evaluating"):
-        image, mask = spec.read_pair(s)
-        pred = predict_array(bundle, image, tile_size=tile_size, overlap=overlap, batch_size=batch_size)
-        cm.update(pred.classes, mask)
-    return compute_metrics(cm.matrix, spec.class_names), time.time() - t0
+    metrics = evaluate(bundle_path, spec, split="test", split_file=split_path, out_dir=out_dir,
+                       tile_size=tile_size, overlap=overlap, batch_size=batch_size)
+    return metrics, time.time() - t0
 
 
 def class_pixels(spec, samples):
@@ -138,10 +133,15 @@ def main(argv=None) -> int:
                        "steps": res.global_step, "crops_seen": res.global_step * args.batch,
                        "best_val_miou": res.metrics.get("miou"), "best_val_epoch": res.metrics.get("epoch"),
                        "run_dir": str(res.run_dir)})
-    test = spec.select(split["test"], what="test split")
-    if args.limit_test:
-        test = test[: args.limit_test]
-    metrics, eval_s = evaluate_bundle(bundle, spec, test, args.eval_tile, args.eval_batch, args.eval_overlap)
+    if args.limit_test:  # smoke runs: a split file with fewer test images
+        from terraseg._io import write_json_atomic
+
+        split["test"] = split["test"][: args.limit_test]
+        split_path = write_json_atomic(out / f"{name}-split-limited.json", split)
+        result["test_images"] = len(split["test"])
+    eval_dir = Path(bundle).resolve().parent / "evaluation"  # RUN_DIR/evaluation
+    metrics, eval_s = evaluate_bundle(bundle, spec, split_path, args.eval_tile, args.eval_batch, args.eval_overlap,
+                                      eval_dir)
     train_counts = class_pixels(spec, spec.select(split["train"]))
     majority = int(train_counts.argmax())
     test_support = {n: metrics["per_class"][n]["support"] for n in spec.class_names}
@@ -153,7 +153,7 @@ def main(argv=None) -> int:
         "test_class_share": {n: round(v / total, 4) for n, v in test_support.items()},
         "majority_class": spec.class_names[majority],
         "majority_baseline_pa": test_support[spec.class_names[majority]] / total,
-        "eval_seconds": round(eval_s, 1), "eval_tile": args.eval_tile, "eval_overlap": args.eval_overlap,
+        "evaluation": str(eval_dir), "eval_seconds": round(eval_s, 1), "eval_tile": args.eval_tile, "eval_overlap": args.eval_overlap,
         "load_average_before": [round(v, 2) for v in load_before],
         "load_average_after": [round(v, 2) for v in os.getloadavg()],
         "bundle": str(bundle),
