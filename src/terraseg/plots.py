@@ -75,7 +75,11 @@ def plot_confusion_matrix(cm: Any, class_names: Sequence[str] | None, path: str 
     im = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=0.0, vmax=max(vmax, 1e-12),
                    interpolation="nearest")
     cbar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-    cbar.set_label("share of true class" if normalize else "pixels")
+    if normalize:
+        from matplotlib.ticker import PercentFormatter
+
+        cbar.ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    cbar.set_label("% of the true class" if normalize else "pixels")
     ax.set_xticks(range(k), labels=names, rotation=45, ha="right", rotation_mode="anchor")
     ax.set_yticks(range(k), labels=names)
     ax.set_xlabel("predicted class")
