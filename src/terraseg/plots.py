@@ -61,7 +61,7 @@ def plot_confusion_matrix(cm: Any, class_names: Sequence[str] | None, path: str 
     if normalize:
         rows = cm.sum(axis=1, keepdims=True)
         values = np.full_like(cm, np.nan)
-        np.divide(100.0 * cm, rows, out=values, where=rows > 0)  # percent of each true class
+        np.divide(cm, rows, out=values, where=rows > 0)
     else:
         values = cm
 
@@ -71,7 +71,7 @@ def plot_confusion_matrix(cm: Any, class_names: Sequence[str] | None, path: str 
     import matplotlib as mpl
 
     cmap = mpl.colormaps["Blues"].with_extremes(bad="#dddddd")
-    vmax = 100.0 if normalize else (float(np.nanmax(values)) if np.isfinite(values).any() else 1.0)
+    vmax = 1.0 if normalize else (float(np.nanmax(values)) if np.isfinite(values).any() else 1.0)
     im = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=0.0, vmax=max(vmax, 1e-12),
                    interpolation="nearest")
     cbar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
@@ -92,7 +92,7 @@ def plot_confusion_matrix(cm: Any, class_names: Sequence[str] | None, path: str 
                 v = values[i, j]
                 if not np.isfinite(v):
                     continue
-                text = f"{v:.1f}" if normalize else f"{int(v):,}"
+                text = f"{100 * v:.1f}" if normalize else f"{int(v):,}"
                 dark = v > 0.6 * vmax
                 ax.text(j, i, text, ha="center", va="center", fontsize=size,
                         color="white" if dark else "black")
