@@ -44,7 +44,8 @@ def _done(t0: float, what: str) -> None:
 def run_demo(out: str | Path = "demo-output", minutes: float = 2.5, scene_size: int = 3000) -> dict:
     """Run every stage into ``out`` and return a summary (also written to ``out/summary.json``)."""
     from terraseg._io import write_json_atomic
-    from terraseg.data import compute_stats, generate_sample, inspect_dataset, make_split, write_split
+    from terraseg.data import (compute_stats, generate_sample, inspect_dataset, make_split, write_split,
+                               write_stats_to_yaml)
     from terraseg.data.spec import load_spec
 
     out = Path(out).resolve()
@@ -68,9 +69,11 @@ def run_demo(out: str | Path = "demo-output", minutes: float = 2.5, scene_size: 
     stats = compute_stats(spec)
     summary["mean"], summary["std"] = stats.mean, stats.std
     console.print(f"  mean {[round(m, 1) for m in stats.mean]}  std {[round(s, 1) for s in stats.std]}")
+    write_stats_to_yaml(sample_yaml, stats)  # training normalises with these, and the bundle carries them
     split = make_split(spec, val=0.25, test=0.0, seed=0)
     split_path = write_split(split, out / "sample" / "split.json")
-    _done(t, f"{len(split['train'])} train / {len(split['val'])} val images, split written to {split_path}")
+    _done(t, f"mean/std written into {sample_yaml.name}; {len(split['train'])} train / {len(split['val'])} val images, "
+             f"split written to {split_path}")
 
     t = _step(f"4. train a small U-Net (about {minutes:g} minutes on CPU)")
     from terraseg.train import train
