@@ -52,13 +52,17 @@ SCHEMA: dict[str, dict[str, Opt]] = {
         "augment": Opt("default", "any", "albumentations pipeline (list of {name: ..., p: ...}), null, or "
                                          "'default' (the dataset's augment list, else flips + 90° rotations)"),
         "num_workers": Opt(0, "int0", "DataLoader worker processes (0 = load in the main process)"),
+        "sampling": Opt({"mode": "area", "class_balance": 0.5}, "dict",
+                        "training crops: mode uniform (each image equally often) or area (images by pixel "
+                        "count); class_balance: share of crops centred on a pixel of a randomly chosen class"),
     },
     "model": {
         "name": Opt("unet", "str", "model registry name (`terraseg models list`)"),
         "options": Opt({}, "dict", "keyword options for the model builder"),
     },
     "loss": {
-        "terms": Opt({"ce": 1.0}, "dict", "weighted sum of losses: {ce, focal, dice, lovasz, tanimoto: weight}"),
+        "terms": Opt({"ce": 1.0, "dice": 0.5}, "dict",
+                     "weighted sum of losses: {ce, focal, dice, lovasz, tanimoto: weight}"),
         "class_weights": Opt(None, "any", "null, 'auto' (median-frequency) or one weight per class (ce, focal, dice)"),
         "label_smoothing": Opt(0.0, "prob", "cross-entropy label smoothing"),
         "focal_gamma": Opt(2.0, "float0", "focal loss gamma"),
@@ -75,7 +79,7 @@ SCHEMA: dict[str, dict[str, Opt]] = {
     },
     "schedule": {
         "name": Opt("poly", "choice", "poly, cosine, step or constant", SCHEDULES),
-        "warmup_steps": Opt(0, "int0", "linear warmup length in optimizer steps"),
+        "warmup_steps": Opt(20, "int0", "linear warmup length in optimizer steps"),
         "warmup_start_factor": Opt(0.01, "prob", "learning-rate factor at the first warmup step"),
         "power": Opt(0.9, "float+", "poly: lr * (1 - progress) ** power"),
         "min_lr_factor": Opt(0.0, "prob", "poly/cosine: final learning rate as a factor of lr"),
@@ -85,9 +89,10 @@ SCHEMA: dict[str, dict[str, Opt]] = {
     "trainer": {
         "max_epochs": Opt(50, "int+?", "number of epochs (null = until max_time)"),
         "max_time": Opt(None, "float+?", "wall-clock budget in minutes (null = no limit)"),
+        "max_steps": Opt(None, "int+?", "optimizer steps (null = no limit); fixed compute, whatever the machine load"),
         "val_every": Opt(1, "int+", "validate every N epochs"),
         "seed": Opt(0, "int0", "random seed (weights, crops, augmentation)"),
-        "precision": Opt("auto", "choice", "auto (bf16-mixed on a bf16 GPU, else 32-true), 16-mixed, ...",
+        "precision": Opt("auto", "choice", "auto (bf16-mixed on a bf16 GPU or an AVX512-BF16/AMX CPU, else 32 or 16-mixed), ...",
                          PRECISIONS),
         "accelerator": Opt("auto", "str", "auto, cpu, gpu, ..."),
         "devices": Opt("auto", "any", "number of devices, a list of ids, or auto"),
@@ -96,6 +101,7 @@ SCHEMA: dict[str, dict[str, Opt]] = {
         "early_stopping_patience": Opt(None, "int+?", "stop after N validations without mIoU gain (null = off)"),
         "log_every_n_steps": Opt(10, "int+", "logging interval in steps"),
         "deterministic": Opt(False, "bool", "ask torch for deterministic algorithms"),
+        "channels_last": Opt(True, "bool", "channels-last (NHWC) memory layout: faster convolutions on CPU and GPU"),
         "gradient_clip_val": Opt(None, "float+?", "clip gradient norm (null = off)"),
         "limit_train_batches": Opt(None, "float+?", "Lightning limit_train_batches (debugging)"),
         "limit_val_batches": Opt(None, "float+?", "Lightning limit_val_batches (debugging)"),
@@ -325,9 +331,20 @@ def validate(cfg: dict[str, Any], source: str | Path | None = None, require_data
             or list(ms) != sorted(ms)):
         raise ConfigError(f"schedule.milestones must be increasing fractions of training in (0, 1), got {ms!r}", source)
 
+    sampling = {"mode": "area", "class_balance": 0.5, **(out["data"]["sampling"] or {})}
+    unknown = [k for k in sampling if k not in ("mode", "class_balance")]
+    if unknown:
+        raise ConfigError(f"data.sampling: unknown key {unknown[0]!r} (keys: mode, class_balance)", source)
+    if sampling["mode"] not in ("uniform", "area"):
+        raise ConfigError(f"data.sampling.mode must be uniform or area, got {sampling['mode']!r}", source)
+    cb = sampling["class_balance"]
+    if isinstance(cb, bool) or not isinstance(cb, (int, float)) or not 0 <= cb <= 1:
+        raise ConfigError(f"data.sampling.class_balance must be a number in [0, 1], got {cb!r}", source)
+    out["data"]["sampling"] = {"mode": sampling["mode"], "class_balance": float(cb)}
+
     tr = out["trainer"]
-    if tr["max_epochs"] is None and tr["max_time"] is None:
-        raise ConfigError("set trainer.max_epochs or trainer.max_time (minutes), or both", source)
+    if tr["max_epochs"] is None and tr["max_time"] is None and tr["max_steps"] is None:
+        raise ConfigError("set trainer.max_epochs, trainer.max_steps or trainer.max_time (minutes)", source)
     if out["model"]["options"] is None:
         out["model"]["options"] = {}
     aug = out["data"]["augment"]
