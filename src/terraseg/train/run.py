@@ -44,19 +44,6 @@ def _run_dir(cfg: dict) -> Path:
     return Path(cfg["output"]["dir"]) / name
 
 
-def _precision(cfg: dict) -> str:
-    p = cfg["trainer"]["precision"]
-    if p == "32":
-        return "32-true"
-    if p != "auto":
-        return p
-    import torch
-
-    if cfg["trainer"]["accelerator"] in ("auto", "gpu", "cuda") and torch.cuda.is_available():
-        return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
-    return "32-true"
-
-
 def _class_weights(cfg: dict, spec, samples: Sequence) -> list[float] | None:
     cw = cfg["loss"]["class_weights"]
     if cw is None:
@@ -145,6 +132,7 @@ def train(config: str | Path | dict | None = None, overrides: Iterable[str] = ()
     from terraseg.train.config import dump_config
     from terraseg.train.data import SegmentationDataModule, select_samples
     from terraseg.train.module import SegmentationModule, is_multitask
+    from terraseg.train.precision import resolve_precision
 
     spec = load_spec(cfg["data"]["dataset"])
     train_samples, val_samples = select_samples(spec, cfg["data"], cfg["trainer"]["seed"])
@@ -155,6 +143,11 @@ def train(config: str | Path | dict | None = None, overrides: Iterable[str] = ()
     dm = SegmentationDataModule(cfg, spec, train_samples, val_samples, multitask=multitask)
 
     tr = cfg["trainer"]
+    from terraseg.models.complexity import check_training_fits
+
+    # a model that cannot fit is refused with an estimate, before anything is allocated
+    check_training_fits(cfg["model"]["name"], cfg["model"]["options"], spec.bands, spec.num_classes,
+                        int(cfg["data"]["crop_size"]), int(cfg["data"]["batch_size"]), tr["accelerator"])
     pl.seed_everything(tr["seed"], workers=True, verbose=False)
     module = SegmentationModule(cfg, in_channels=spec.bands, class_names=list(spec.class_names),
                                 ignore_index=spec.ignore_index, class_weights=class_weights)
@@ -197,13 +190,18 @@ def train(config: str | Path | dict | None = None, overrides: Iterable[str] = ()
     kwargs: dict[str, Any] = dict(
         default_root_dir=str(run_dir), max_epochs=tr["max_epochs"], callbacks=cbs, logger=loggers,
         check_val_every_n_epoch=tr["val_every"], accelerator=tr["accelerator"], devices=tr["devices"],
-        strategy=tr["strategy"], num_nodes=tr["num_nodes"], precision=_precision(cfg),
+        strategy=tr["strategy"], num_nodes=tr["num_nodes"],
+        precision=resolve_precision(tr["precision"], tr["accelerator"]),
         log_every_n_steps=tr["log_every_n_steps"], deterministic=tr["deterministic"] or None,
         gradient_clip_val=tr["gradient_clip_val"], enable_progress_bar=show_bar, enable_model_summary=show_bar,
         num_sanity_val_steps=1, use_distributed_sampler=False,
     )
     if tr["max_time"] is not None:
         kwargs["max_time"] = _dt.timedelta(minutes=tr["max_time"])
+    if tr.get("max_steps") is not None:
+        kwargs["max_steps"] = int(tr["max_steps"])
+        if tr["max_epochs"] is None:
+            kwargs["max_epochs"] = -1  # the step count alone ends training
     if tr["limit_train_batches"] is not None:
         kwargs["limit_train_batches"] = _limit(tr["limit_train_batches"])
     if tr["limit_val_batches"] is not None:
