@@ -13,6 +13,7 @@ _EXPORTS = {
     "export_onnx": "onnx",
     "export_info": "onnx",
     "set_metadata": "onnx",
+    "deepness_metadata": "onnx",
     "quantize_int8": "quantize",
     "cached_int8": "quantize",
     "calibration_tiles": "quantize",
