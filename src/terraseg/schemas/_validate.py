@@ -14,7 +14,7 @@ import math
 import re
 import typing
 from pathlib import Path
-from typing import Annotated, Any, Iterable
+from typing import Annotated, Any, Callable, Iterable
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, WithJsonSchema
 
@@ -148,6 +148,21 @@ def _unwrap(tp: Any) -> Any:
     return tp
 
 
+def model_of(tp: Any) -> type[BaseModel] | None:
+    """The model class inside ``Model``, ``Model | None``, ``list[Model]`` (else None)."""
+    for _ in range(5):
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            return tp
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
+        if models:
+            return models[0]
+        if not args:
+            return None
+        tp = args[0]
+    return None
+
+
 def key_path(loc: Iterable) -> str:
     out = ""
     for part in loc:
@@ -168,12 +183,18 @@ def _best(errors: list[dict]) -> dict:
 
 
 def validate(model: type[BaseModel], data: Any, path: str | Path | None = None,
-             error: type[TerrasegError] = ConfigError, prefix: str = "") -> Any:
-    """``model.model_validate(data)``; any problem becomes one ``error`` line naming ``path`` and the key."""
+             error: type[TerrasegError] = ConfigError, origin: Callable[[str], Any] | None = None) -> Any:
+    """``model.model_validate(data)``; any problem becomes one ``error`` line naming ``path`` and the key.
+
+    ``origin(key)`` may name another source for a key (e.g. the command-line override that set it).
+    """
+    def where(key: str):
+        return origin(key) if origin is not None else path
+
     try:
         return model.model_validate(data)
     except KeyProblem as exc:
-        raise error(f"key '{prefix}{exc.key}': {exc.message}", path) from None
+        raise error(f"key '{exc.key}': {exc.message}", where(exc.key)) from None
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
         err = _best(errors) if errors else {"type": "x", "loc": (), "msg": str(exc)}
@@ -183,7 +204,7 @@ def validate(model: type[BaseModel], data: Any, path: str | Path | None = None,
         key = key_path(loc)
         if not key:
             raise error(msg, path) from None
-        raise error(f"key '{prefix}{key}': {msg}", path) from None
+        raise error(f"key '{key}': {msg}", where(key)) from None
 
 
 def finite(values: Iterable[float]) -> bool:
