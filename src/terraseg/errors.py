@@ -27,3 +27,7 @@ class ConfigError(TerrasegError):
 
 class ModelError(TerrasegError):
     """A model name, option or model file is invalid."""
+
+
+class OutputError(TerrasegError):
+    """An output location cannot be written: read-only, not a folder, not a file, or too little free space."""
