@@ -37,9 +37,15 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
         _fsync(tmp_path)
         os.replace(tmp_path, path)
         _fsync(path.parent)  # the rename itself reaches the disk
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
+        if isinstance(exc, Exception) and getattr(exc, "filename", None) is None:
+            # writers given a file object name no file, and GDAL says only "Write failed": name the
+            # output and, where the file system tells, the reason
+            code = getattr(exc, "errno", None) or _write_failure_reason(path.parent)
+            if code is not None:
+                raise OSError(code, os.strerror(code), str(path)) from exc
         raise
 
 
@@ -51,6 +57,21 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
 
 def write_json_atomic(path: str | Path, obj: Any) -> Path:
     return write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def _write_failure_reason(folder: Path) -> int | None:
+    """errno explaining why writing into ``folder`` failed, when the file system shows it (full, read-only)."""
+    import errno
+
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return None
+    if st.f_flag & os.ST_RDONLY:
+        return errno.EROFS
+    if st.f_bfree * st.f_frsize < 1 << 20:  # under 1 MiB left (blocks free even to root)
+        return errno.ENOSPC
+    return None
 
 
 def _fsync(path: Path) -> None:
@@ -167,6 +188,24 @@ def check_output(path: str | Path, kind: str = "file", need_bytes: int | None = 
         if kind == "folder":
             clean_stale_temporaries(path)
     return path
+
+
+@contextlib.contextmanager
+def removed_on_failure(path: str | Path) -> Iterator[Path]:
+    """Remove ``path`` (file or folder) if the block fails and ``path`` did not exist before it:
+    a failed command leaves nothing it created."""
+    path = Path(path)
+    existed = path.exists()
+    try:
+        yield path
+    except BaseException:
+        if not existed:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+        raise
 
 
 def describe_os_error(exc: OSError, with_path: bool = True) -> str:

@@ -33,6 +33,9 @@ from terraseg.errors import ConfigError, DataError, ModelError
 __all__ = ["evaluate", "select_samples", "default_out_dir", "OUTPUT_NAMES"]
 
 OUTPUT_NAMES = {"json": "metrics.json", "markdown": "metrics.md", "confusion_matrix": "confusion_matrix.png"}
+#: warn when more than this share of the mask pixels is ignored or of colours no class owns: the
+#: scores then describe only a small remainder of the images
+IGNORED_WARNING_SHARE = 0.5
 
 # --------------------------------------------------------------------------------------------------
 # inputs
@@ -254,11 +257,14 @@ def evaluate(model, dataset_yaml, split: str | None = "test", split_file: str | 
     names = list(spec.class_names)
     total_cm = ConfusionMatrix(k, spec.ignore_index, names)
     per_image: list[dict[str, Any]] = []
+    ignored_pixels = mask_pixels = 0
     bars, on_image, on_tiles = _progress_bars(progress, len(samples))
     with bars:
         for i, sample in enumerate(samples):
             image, mask = spec.read_pair(sample)
             nodata = spec.nodata_value(sample)
+            ignored_pixels += int(np.count_nonzero(mask >= k))
+            mask_pixels += mask.size
             pred = predict_array(runner, image, tile_size=tile, overlap=ov, batch_size=batch_size, blend=blend,
                                  tta=tta_mode, nodata=nodata, progress=on_tiles)
             classes = pred.classes
@@ -275,6 +281,11 @@ def evaluate(model, dataset_yaml, split: str | None = "test", split_file: str | 
     if matrix.sum() == 0:
         raise DataError(f"the masks of the {len(samples)} evaluated image(s) hold no labelled pixel (all are "
                         "ignored or unknown colours); check the classes and ignore colours", spec.path or spec.root)
+    if mask_pixels and ignored_pixels / mask_pixels > IGNORED_WARNING_SHARE:
+        share = ignored_pixels / mask_pixels
+        warnings.append(f"{100 * share:.1f} % of the mask pixels are ignored or have colours no class owns; the "
+                        f"scores describe only the remaining {100 * (1 - share):.1f} % (check the classes and "
+                        f"ignore colours of {spec.path or spec.root})")
     result: dict[str, Any] = compute_metrics(matrix, names)
     result.update({
         "class_names": names,

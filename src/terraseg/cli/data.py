@@ -209,9 +209,10 @@ def sample_cmd(
     fmt: str = typer.Option("png", "--format", help="png or tif (georeferenced GeoTIFF)."),
 ) -> None:
     """Generate a small labelled sample procedurally (water, roads, buildings, vegetation, bare land)."""
-    from terraseg._io import check_output
+    from terraseg._io import check_output, removed_on_failure
     from terraseg.data.sample import generate_sample
 
     check_output(out, "folder")
-    path = generate_sample(out, n_images=n_images, size=size, seed=seed, fmt=fmt)
+    with removed_on_failure(out):
+        path = generate_sample(out, n_images=n_images, size=size, seed=seed, fmt=fmt)
     console.print(f"{n_images} scenes written to [bold]{out}[/]; dataset YAML: {path}")
