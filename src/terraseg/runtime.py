@@ -26,6 +26,8 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from terraseg.errors import ConfigError, ModelError
 from terraseg.predict.backends import BACKENDS, PRECISIONS
 
@@ -163,11 +165,12 @@ def _onnx(path: Path, device: str, precision: str, calibration, cache_dir):
 
         return choose_onnx_precision(onnx_path, device, calibration, cache_dir)
     if precision == "int8":
-        from terraseg.autoprecision import calibration_split
-        from terraseg.export.quantize import cached_int8
+        from terraseg.export.quantize import cached_int8, calibration_tiles
         from terraseg.predict.onnx_backend import read_onnx_meta
 
-        tiles, _ = calibration_split(calibration, read_onnx_meta(onnx_path))
+        tiles = calibration
+        if calibration is not None and not (isinstance(calibration, np.ndarray) and calibration.ndim == 4):
+            tiles = calibration_tiles(list(calibration), read_onnx_meta(onnx_path), n=16)
         onnx_path = cached_int8(onnx_path, calibration=tiles, cache_dir=cache_dir)
     return OnnxBackend(onnx_path, precision=precision, device=device)
 
