@@ -271,7 +271,10 @@ def evaluate(model, dataset_yaml, split: str | None = "test", split_file: str | 
     if isinstance(model, (str, Path)):
         from terraseg.runtime import load_backend
 
-        runner = load_backend(model, backend=backend_name, device=device, precision=precision)
+        # the user's choice (auto: a cached ONNX export of a bundle), not the peeked file kind
+        runner = load_backend(model, backend=backend, device=device, precision=precision,
+                              calibration=[s.image for s in samples] if precision in ("int8", "auto") else None)
+        backend_name, precision = getattr(runner, "name", backend_name), getattr(runner, "precision", precision)
     else:
         from terraseg.predict.backends import as_backend
 
