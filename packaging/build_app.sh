@@ -29,7 +29,7 @@ if [ ! -x "$APPVENV/bin/python" ]; then
     "$PYTHON" -m venv "$APPVENV"
     "$APPVENV/bin/pip" install -q --upgrade pip
 fi
-"$APPVENV/bin/pip" install -q "PySide6-Essentials>=6.6" "onnxruntime>=1.18" "numpy>=1.24" "pillow>=10" \
+"$APPVENV/bin/pip" install -q "PySide6-Essentials>=6.6,<6.12" "onnxruntime>=1.18" "numpy>=1.24" "pillow>=10" \
     "pyinstaller>=6.5"
 if [ "$RASTERIO" = "1" ]; then
     "$APPVENV/bin/pip" install -q "rasterio>=1.3"
