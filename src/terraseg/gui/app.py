@@ -249,7 +249,7 @@ class MainWindow(QMainWindow):
         self.act_layer["overlay"].setChecked(True)
 
     def _build_toolbar(self) -> None:
-        tb = QToolBar("Main")
+        tb = self.toolbar = QToolBar("Main")
         tb.setMovable(False)
         tb.setIconSize(QSize(16, 16))
         tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
