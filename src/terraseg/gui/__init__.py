@@ -6,6 +6,8 @@ so the app with an ONNX model runs where torch is not installed.
 
 ``main(["--smoke-test", IMAGE, MODEL])`` opens the window offscreen-capable, predicts, prints the
 legend and exits 0 (non-zero on any failure): the packaging script uses it to check the bundle.
+Before Qt starts, ``startup.platform_problem`` checks that the X11 platform plugin can load; if not,
+the app prints one line naming the missing system libraries and their packages and exits 2.
 """
 
 from __future__ import annotations
@@ -22,6 +24,12 @@ def run_app(image: str | Path | None = None, model: str | Path | None = None, *,
     if smoke_test and not os.environ.get("QT_QPA_PLATFORM") and not os.environ.get("DISPLAY") \
             and not os.environ.get("WAYLAND_DISPLAY"):
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    from terraseg.gui.startup import platform_problem
+
+    problem = platform_problem()
+    if problem is not None:  # Qt itself would abort with a long message that may blame the wrong library
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
