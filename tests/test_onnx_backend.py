@@ -54,7 +54,8 @@ def test_backend_reads_metadata_and_matches_torch(onnx_model, tiny_bundle):
 
 def test_onnx_class_map_equals_torch_on_sample_images(onnx_model, tiny_bundle, sample_dataset):
     from terraseg.data.raster import read_raster
-    from terraseg.predict import load_backend, predict_array
+    from terraseg.predict import predict_array
+    from terraseg.runtime import load_backend
 
     onnx_backend = load_backend(onnx_model, backend="onnx")
     torch_backend = load_backend(tiny_bundle, backend="torch")
@@ -96,7 +97,7 @@ def test_predict_with_onnx_backend_never_imports_torch(onnx_model, sample_datase
 
 def test_int8_is_quantised_cached_and_close_to_fp32(onnx_model, tmp_path, sample_dataset):
     from terraseg.predict.onnx_backend import OnnxBackend, read_onnx_meta
-    from terraseg.predict.quantize import calibration_tiles
+    from terraseg.export.quantize import calibration_tiles
 
     fp32 = OnnxBackend(onnx_model)
     q = OnnxBackend(onnx_model, precision="int8", cache_dir=tmp_path / "c")

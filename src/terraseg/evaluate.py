@@ -240,7 +240,7 @@ def evaluate(model, dataset_yaml, split: str | None = "test", split_file: str | 
 
     # ---- the model
     if isinstance(model, (str, Path)):
-        from terraseg.predict.backends import load_backend
+        from terraseg.runtime import load_backend
 
         runner = load_backend(model, backend=backend_name, device=device, precision=precision)
     else:

@@ -234,7 +234,7 @@ def _cache(path):
 
 def exported_copy(bundle_path: str | Path, cache: str | Path | None = None) -> Path:
     """An ONNX export of a bundle folder, made once into the cache (imports torch)."""
-    from terraseg.export import export_onnx
+    from terraseg.export.onnx import export_onnx
 
     bundle_path = Path(bundle_path)
     h = hashlib.sha256()
