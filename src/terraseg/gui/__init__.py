@@ -45,6 +45,7 @@ def run_app(image: str | Path | None = None, model: str | Path | None = None, *,
         settings_path = Path(tempfile.mkdtemp(prefix="terraseg-smoke-")) / "settings.ini"
     win = MainWindow(settings=make_settings(settings_path))
     status = {"code": 0}
+    true_refs = sys.getrefcount(True)
     if smoke_test:
         win.quiet_errors = True
 
@@ -53,12 +54,21 @@ def run_app(image: str | Path | None = None, model: str | Path | None = None, *,
                 win.stateChanged.connect(lambda: done(result))
                 return
             h, w = result.classes.shape
-            print(f"smoke test: predicted {w}x{h} px in {result.seconds:.2f} s with {win.model_doc.label}")
+            print(f"smoke test: predicted {w}x{h} px in {result.seconds:.2f} s with {win.model_doc.label} "
+                  f"on {win.model_doc.runtime}")
             for name, share, ha in win.legend.entries():
                 print(f"  {name:<20s} {100 * share:6.2f} %" + (f"  {ha:,.2f} ha" if ha is not None else ""))
             if screenshot:
                 win.grab().save(str(screenshot))
             print("torch imported:", "torch" in sys.modules)
+            now = sys.getrefcount(True)
+            print(f"references to True: {true_refs} at start, {now} now")
+            if now < true_refs - 100:  # PySide6 6.12.0 loses one per signal emit and aborts later (issue 16)
+                import PySide6
+
+                status["code"] = 4
+                print(f"smoke test failed: PySide6 {PySide6.__version__} loses references to True on signal "
+                      "emits; install PySide6-Essentials>=6.6,<6.12", file=sys.stderr)
             QTimer.singleShot(0, app.quit)
 
         def fail(msg: str = "") -> None:
