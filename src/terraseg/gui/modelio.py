@@ -32,6 +32,23 @@ class ModelDoc:
         name = self.path.parent.name if self.path.name in ("bundle.json", "model.safetensors") else self.path.name
         return f"{name} ({self.meta.architecture}, {self.kind})"
 
+    @property
+    def runtime(self) -> str:
+        """What runs the model and at which precision, e.g. ``ONNX Runtime · int8 · CPU``.
+
+        A bundle's weights load on the first run, with the defaults the app uses (PyTorch, fp32, CPU);
+        once loaded the figures come from the backend itself.
+        """
+        b = self.backend
+        if self.kind == "onnx":
+            providers = getattr(b, "providers", None) or ["CPUExecutionProvider"]
+            device = "CUDA" if any("CUDA" in p for p in providers) else "CPU"
+            return f"ONNX Runtime · {getattr(b, 'precision', 'fp32')} · {device}"
+        if self.kind == "torch":
+            device = str(getattr(b, "device", "cpu")).split(":")[0].upper()
+            return f"PyTorch · {getattr(b, 'precision', 'fp32')} · {device}"
+        return f"{type(b).__name__} · {getattr(b, 'precision', 'fp32')}"
+
     def get_backend(self):
         """The loaded backend (loads torch weights on first use; call from the worker thread)."""
         with self._lock:
