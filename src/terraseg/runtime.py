@@ -43,8 +43,9 @@ def warn_stderr(message: str) -> None:
 
 
 def _is_onnx(path: Path) -> bool:
-    return path.suffix.lower() == ".onnx" or (path.is_dir() and (path / "model.onnx").is_file()
-                                               and not (path / "bundle.json").is_file())
+    from terraseg.bundle import is_onnx_model
+
+    return is_onnx_model(path)
 
 
 def _bundle_folder(path: Path) -> Path:
