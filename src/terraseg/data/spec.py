@@ -30,7 +30,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from terraseg.data.palette import Color, colorize, default_colors, parse_color, rgb_to_index, to_hex, values_to_index
+from terraseg.data.palette import Color, colorize, default_colors, mask_to_index, parse_color, to_hex
 from terraseg.data.raster import RASTER_SUFFIXES, RasterInfo, raster_info, read_raster
 from terraseg.errors import ConfigError, DataError
 
@@ -39,6 +39,8 @@ KNOWN_KEYS = {
     "ignore_index", "mask_type", "unknown", "bands", "nodata", "group", "split", "mean", "std", "augment",
     "extra",
 }
+# Interim (issue 17) until the pydantic schema of the `config` branch lands: mask-reading keys.
+KNOWN_KEYS |= {"color_tolerance", "color_snap", "mask_channel", "max_ignored_share"}
 _GLOB_CHARS = re.compile(r"[*?\[]")
 
 
@@ -89,6 +91,11 @@ class DatasetSpec:
     augment: list[dict[str, Any]] | None = None
     description: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    # interim (issue 17) mask-reading keys, see terraseg.data.palette.mask_to_index
+    color_tolerance: int = 0
+    color_snap: float | None = None
+    mask_channel: int | None = None
+    max_ignored_share: float = 0.5
 
     # ---------------------------------------------------------------- classes
     @property
@@ -191,15 +198,10 @@ class DatasetSpec:
 
     def mask_to_index(self, mask: np.ndarray, path: str | Path | None = None) -> tuple[np.ndarray, dict]:
         """A mask as read from disk -> ``(class index (H, W) uint8, {unknown colour/value: pixels})``."""
-        if self.mask_type == "rgb":
-            if mask.ndim == 3 and mask.shape[-1] < 3:
-                raise DataError(f"mask has {mask.shape[-1]} band(s) but the dataset describes colour masks "
-                                "(classes with 'color'); use 'value' per class for index masks", path)
-            return rgb_to_index(mask, self.colors, self.ignore_colors, self.ignore_index)
-        if mask.ndim == 3 and mask.shape[-1] != 1:
-            raise DataError(f"mask has {mask.shape[-1]} bands but the dataset describes index masks "
-                            "(classes with 'value'); use 'color' per class for colour masks", path)
-        return values_to_index(mask, self.class_values, self.ignore_values, self.ignore_index)
+        return mask_to_index(mask, mask_type=self.mask_type, colors=self.colors, class_values=self.class_values,
+                             ignore_colors=self.ignore_colors, ignore_values=self.ignore_values,
+                             ignore_index=self.ignore_index, tolerance=self.color_tolerance, snap=self.color_snap,
+                             channel=self.mask_channel, path=path)
 
     def read_mask(self, sample: Sample | str | Path, window=None) -> tuple[np.ndarray, dict]:
         """``(class index mask (H, W) uint8, {unknown colour/value: pixels})`` of a sample's mask."""
@@ -280,6 +282,11 @@ class DatasetSpec:
             d["augment"] = self.augment
         if self.extra:
             d["extra"] = self.extra
+        # interim (issue 17) mask-reading keys
+        for key, default in (("color_tolerance", 0), ("color_snap", None), ("mask_channel", None),
+                             ("max_ignored_share", 0.5)):
+            if getattr(self, key) != default:
+                d[key] = getattr(self, key)
         return d
 
     def save(self, path: str | Path) -> Path:
@@ -506,8 +513,9 @@ def spec_from_dict(data: dict[str, Any], base_dir: str | Path = ".", path: str |
     if not isinstance(extra, dict):
         fail("extra", "must be a mapping")
 
+    interim = _interim_keys(data, fail)  # issue 17, until the pydantic schema lands
     name = data.get("name") or (Path(path).stem if path is not None else "dataset")
-    return DatasetSpec(
+    return DatasetSpec(**interim,
         root=root_path, classes=classes, images=images, masks=masks, name=str(name),
         path=Path(path) if path is not None else None, mask_type=mask_type, ignore_colors=ignore_colors,
         ignore_values=ignore_values, ignore_index=ignore_index, unknown=unknown, bands=bands,
@@ -516,6 +524,28 @@ def spec_from_dict(data: dict[str, Any], base_dir: str | Path = ".", path: str |
         std=[float(x) for x in std] if std is not None else None, augment=augment,
         description=str(data.get("description") or ""), extra=extra,
     )
+
+
+def _interim_keys(data: dict[str, Any], fail) -> dict[str, Any]:
+    """color_tolerance, color_snap, mask_channel, max_ignored_share (issue 17; replaced by the pydantic schema)."""
+    out: dict[str, Any] = {}
+    tol = data.get("color_tolerance", 0)
+    if isinstance(tol, bool) or not isinstance(tol, int) or tol < 0:
+        fail("color_tolerance", f"{tol!r} is not an integer >= 0")
+    out["color_tolerance"] = tol
+    snap = data.get("color_snap")
+    if snap is not None and (isinstance(snap, bool) or not isinstance(snap, (int, float)) or snap < 0):
+        fail("color_snap", f"{snap!r} is not a distance >= 0")
+    out["color_snap"] = None if snap is None else float(snap)
+    ch = data.get("mask_channel")
+    if ch is not None and (isinstance(ch, bool) or not isinstance(ch, int) or not 0 <= ch <= 2):
+        fail("mask_channel", f"{ch!r} is not 0, 1 or 2")
+    out["mask_channel"] = ch
+    share = data.get("max_ignored_share", 0.5)
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
+        fail("max_ignored_share", f"{share!r} is not a share between 0 and 1")
+    out["max_ignored_share"] = float(share)
+    return out
 
 
 # -------------------------------------------------------------------- helpers
