@@ -75,7 +75,9 @@ def find_peaks(totals: dict[Color, int], radius: int = MERGE_RADIUS, min_share: 
         c = np.array(color, float)
         n = totals[color]
         bigger = [p for p in classes if totals[p] >= 4 * n]
-        is_blend = any(_segment_distance(c, np.array(a, float), np.array(b, float)) <= radius
+        # JPEG mixes colour at a coarser resolution than brightness: blends stray a little off the line
+        is_blend = any(_segment_distance(c, np.array(a, float), np.array(b, float))
+                       <= max(radius, 0.15 * float(np.linalg.norm(np.subtract(a, b))))
                        for i, a in enumerate(bigger) for b in bigger[i + 1:])
         (blends if is_blend else classes).append(color)
     return classes, blends

@@ -230,7 +230,7 @@ def values_to_index(mask: np.ndarray, values: Sequence[int], ignore_values: Sequ
     keys, first = np.unique(keys, return_index=True)
     vals = vals[first]
     flat = mask.astype(np.int64, copy=False)
-    if keys.size and np.array_equal(keys, np.arange(len(values))) and not len(ignore_values):
+    if len(values) and list(values) == list(range(len(values))) and not len(ignore_values):
         # already contiguous 0..K-1: a cheap range check
         found = (flat >= 0) & (flat < len(values))
         index = np.where(found, flat, ignore_index).astype(np.uint8)

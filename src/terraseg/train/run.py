@@ -148,11 +148,11 @@ def train(config: str | Path | dict | None = None, overrides: Iterable[str] = ()
 
     spec = load_spec(cfg["data"]["dataset"])
     train_samples, val_samples = select_samples(spec, cfg["data"], cfg["trainer"]["seed"])
-    _check_labelled(spec, train_samples, "training", cfg["data"]["dataset"])
-    _check_labelled(spec, val_samples, "validation", cfg["data"]["dataset"])
     from terraseg.data.ignored import check_ignored_share  # issue 17: refuse a palette that misses the masks
 
     check_ignored_share(spec, train_samples, cfg["data"]["dataset"])
+    _check_labelled(spec, train_samples, "training", cfg["data"]["dataset"])
+    _check_labelled(spec, val_samples, "validation", cfg["data"]["dataset"])
     class_weights = _class_weights(cfg, spec, train_samples)
     multitask = is_multitask(cfg["model"]["name"])
     dm = SegmentationDataModule(cfg, spec, train_samples, val_samples, multitask=multitask)
