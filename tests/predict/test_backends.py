@@ -53,7 +53,8 @@ def test_predict_array_accepts_bundle(tmp_path):
 
 
 def test_bad_precision_and_device(tmp_path):
-    from terraseg.predict import TorchBackend, load_backend
+    from terraseg.predict import TorchBackend
+    from terraseg.runtime import load_backend
 
     bundle = _conv_bundle(tmp_path)
     with pytest.raises(ConfigError, match="int8"):
@@ -67,7 +68,8 @@ def test_bad_precision_and_device(tmp_path):
 
 
 def test_load_backend_from_bundle_path(tiny_bundle):
-    from terraseg.predict import load_backend, predict_array
+    from terraseg.predict import predict_array
+    from terraseg.runtime import load_backend
 
     backend = load_backend(tiny_bundle)
     image = (np.random.default_rng(0).random((100, 90, backend.meta.in_channels)) * 255).astype(np.uint8)
@@ -80,7 +82,7 @@ def test_load_backend_from_bundle_path(tiny_bundle):
 
 
 def test_import_is_light():
-    code = ("import sys, terraseg.predict as p; p.TileGrid; p.load_backend; "
+    code = ("import sys, terraseg.predict as p; p.TileGrid; p.as_backend; "
             "import terraseg.predict.engine, terraseg.predict.backends; "
             "assert 'torch' not in sys.modules, 'torch imported'; print('ok')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -48,10 +48,10 @@ def predict_command(
     from rich.console import Console
 
     from terraseg.errors import ConfigError
-    from terraseg.predict.backends import BACKENDS, PRECISIONS, load_backend
+    from terraseg.runtime import BACKENDS, PRECISIONS, load_backend
     from terraseg.predict.batch import predict_batch
     from terraseg.predict.blend import BLENDS
-    from terraseg.predict.engine import PredictOptions
+    from terraseg.predict.options import PredictOptions
 
     console = Console(stderr=True)
     if backend not in BACKENDS + ("auto",):

@@ -36,7 +36,7 @@ class ModelDoc:
         """The loaded backend (loads torch weights on first use; call from the worker thread)."""
         with self._lock:
             if self.backend is None:
-                from terraseg.predict import load_backend
+                from terraseg.runtime import load_backend
 
                 try:
                     self.backend = load_backend(self.path, backend=self.kind)
@@ -58,7 +58,7 @@ def open_model(path: str | Path) -> ModelDoc:
     if not path.exists():
         raise ModelError("model file not found", path)
     if path.suffix.lower() == ".onnx":
-        from terraseg.predict import load_backend
+        from terraseg.runtime import load_backend
 
         try:
             backend = load_backend(path, backend="onnx")

@@ -70,38 +70,21 @@ class TorchBackend:
         return f"TorchBackend({self.meta.architecture}, device={self.device}, precision={self.precision})"
 
 
-def load_backend(path: str | Path, backend: str = "auto", device: str = "cpu", precision: str = "fp32"):
-    """Open a model for prediction: a bundle (torch) or an exported ``.onnx`` file (ONNX Runtime).
-
-    ``backend="auto"`` (default) picks ONNX Runtime for ``.onnx`` files and torch otherwise.
-    """
-    if backend == "auto":
-        backend = "onnx" if Path(path).suffix.lower() == ".onnx" else "torch"
-    if backend not in BACKENDS:
-        raise ConfigError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)} or auto")
-    if precision not in PRECISIONS:
-        raise ConfigError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
-    if backend == "onnx":
-        try:
-            from terraseg.predict.onnx_backend import OnnxBackend
-        except ModuleNotFoundError as exc:
-            if exc.name == "terraseg.predict.onnx_backend":
-                raise ModelError("the ONNX backend is not available in this installation", path) from None
-            raise
-        return OnnxBackend(path, precision=precision, device=device)
-    if Path(path).suffix.lower() == ".onnx":
-        raise ConfigError("this is an ONNX model; use the onnx backend (or a bundle folder for torch)", path)
-    return TorchBackend(path, device=device, precision=precision)
-
-
 def as_backend(model, device: str = "cpu", precision: str = "fp32"):
-    """A backend for ``model``: a backend is returned as is, a Bundle or a path is opened."""
+    """A backend for ``model``: a backend is returned as is, a ``Bundle`` or bundle folder runs on
+    torch, an ``.onnx`` file on ONNX Runtime (as exported). Choosing a faster path for a bundle, or
+    quantising, is ``terraseg.runtime.load_backend``'s job."""
     from terraseg.bundle import Bundle  # light: no torch
 
-    if isinstance(model, (str, Path)):
-        return load_backend(model, backend="auto", device=device, precision=precision)
     if isinstance(model, Bundle):
         return TorchBackend(model, device=device, precision=precision)
     if callable(model) and hasattr(model, "meta"):
         return model
-    raise TypeError(f"expected a backend, a Bundle or a model path, got {type(model).__name__}")
+    if isinstance(model, (str, Path)):
+        path = Path(model)
+        if path.suffix.lower() == ".onnx":
+            from terraseg.predict.onnx_backend import OnnxBackend
+
+            return OnnxBackend(path, precision=precision, device=device)
+        return TorchBackend(path, device=device, precision=precision)
+    raise ModelError(f"expected a backend, a Bundle or a model path, got {type(model).__name__}")

@@ -6,7 +6,7 @@
 
 This module imports only numpy and onnxruntime (never torch), so ``terraseg predict --backend onnx``
 and the standalone desktop app run on machines without torch. ``precision="int8"`` runs a
-statically quantised copy made by ``terraseg.predict.quantize`` (cached, made once per model).
+file quantised by ``terraseg.export.quantize`` runs as int8; this module never quantises or exports.
 """
 
 from __future__ import annotations
@@ -97,9 +97,10 @@ def _export_props(props: dict[str, str]) -> dict[str, Any]:
 
 
 def resolve_onnx_path(path: str | Path) -> Path:
-    """An ``.onnx`` file as given, or the ``model.onnx`` inside a bundle folder.
+    """An ``.onnx`` file as given, or the ``model.onnx`` inside a folder.
 
-    A bundle folder without ``model.onnx`` is exported once into the cache (this needs torch).
+    A bundle folder without ``model.onnx`` needs an export first (torch): this backend does not do
+    it, so that it never imports torch; ``terraseg.runtime.load_backend`` or ``terraseg export`` does.
     """
     p = Path(path)
     if p.is_dir():
@@ -107,11 +108,10 @@ def resolve_onnx_path(path: str | Path) -> Path:
         if inside.is_file():
             return inside
         if (p / "bundle.json").is_file():
-            from terraseg.predict.quantize import exported_copy
-
-            return exported_copy(p)
+            raise ModelError("this is a terraseg bundle, not an ONNX file; export it first with "
+                             "`terraseg export BUNDLE model.onnx` (or use --backend auto / torch)", p)
         raise ModelError(f"folder holds neither {ONNX_NAME} nor a terraseg bundle", p)
-    if p.name == "bundle.json" or p.name == "model.safetensors":
+    if p.name in ("bundle.json", "model.safetensors"):
         return resolve_onnx_path(p.parent)
     if not p.is_file():
         raise ModelError("ONNX model file not found", p)
@@ -121,11 +121,10 @@ def resolve_onnx_path(path: str | Path) -> Path:
 class OnnxBackend:
     """Class probabilities from an exported ONNX model through onnxruntime.
 
-    ``path``: an ``.onnx`` file written by ``terraseg export`` (or a bundle folder, see
-    ``resolve_onnx_path``). ``precision``: ``"fp32"`` or ``"int8"`` (a statically quantised copy,
-    made on first use and cached; ``calibration`` optionally gives normalised tiles
-    ``(N, C, h, w)`` from real imagery for it, otherwise smooth random tiles are used). A file that
-    is already int8 runs as it is. ``providers`` defaults to the CPU provider (CUDA with
+    ``path``: an ``.onnx`` file written by ``terraseg export`` (or a folder holding ``model.onnx``).
+    ``precision`` must match the file: an int8 file (``terraseg export --int8``) runs as int8; asking
+    for int8 from an fp32 file is refused here (``terraseg.runtime.load_backend`` quantises and caches
+    a copy first). ``providers`` defaults to the CPU provider (CUDA with
     ``device="cuda"``); ``threads`` sets onnxruntime's intra-op threads (default: all cores).
     """
 
@@ -139,8 +138,6 @@ class OnnxBackend:
         *,
         device: str = "cpu",
         threads: int | None = None,
-        calibration: np.ndarray | None = None,
-        cache_dir: str | Path | None = None,
     ) -> None:
         import onnxruntime as ort
 
@@ -150,13 +147,11 @@ class OnnxBackend:
         props = read_metadata_props(self.source_path)
         self.meta: BundleMeta = _meta_from_props(props, self.source_path)
         file_precision = _export_props(props).get("precision", "fp32")
-        run_path = self.source_path
         if precision == "int8" and file_precision != "int8":
-            from terraseg.predict.quantize import cached_int8
-
-            run_path = cached_int8(self.source_path, calibration=calibration, cache_dir=cache_dir)
-        self.precision = "int8" if "int8" in (precision, file_precision) else "fp32"
-        self.path = Path(run_path)
+            raise ModelError("this ONNX file is fp32; make an int8 copy with `terraseg export --int8` "
+                             "(or let terraseg.runtime.load_backend quantise it)", self.source_path)
+        self.precision = file_precision if file_precision in PRECISIONS else "fp32"
+        self.path = Path(self.source_path)
         self.device = device
         self.providers = list(providers) if providers else _default_providers(device)
         try:
