@@ -95,7 +95,7 @@ def _affixes(stem: str) -> list[tuple[str, str, str]]:
     return out
 
 
-def _groups(folder: Path, root: Path, folder_glob: str, recursive: bool) -> dict[_Group, dict[str, Path]]:
+def _groups(folder: Path, folder_glob: str, recursive: bool) -> dict[_Group, dict[str, Path]]:
     """``{group: {pairing key: file}}`` of the raster files in ``folder``."""
     out: dict[_Group, dict[str, Path]] = {}
     files = _raster_files(folder, recursive)
@@ -207,8 +207,8 @@ def _folder_pairs(root: Path) -> Layout | None:
 def _affixed(root: Path, img_dir: Path, msk_dir: Path, img_glob: str, msk_glob: str, group: str | None,
              how: str) -> Layout:
     """Patterns for an image folder and a mask folder, pairing names that differ by an affix too."""
-    gi = _groups(img_dir, root, img_glob, True)
-    gm = _groups(msk_dir, root, msk_glob, True)
+    gi = _groups(img_dir, img_glob, True)
+    gm = _groups(msk_dir, msk_glob, True)
     if not gi:
         raise DataError(f"empty folder: no images in {img_dir.name}/", img_dir)
     best = _best_pair(gi, gm)
@@ -234,7 +234,7 @@ def _sibling_trees(root: Path) -> Layout | None:
     subdirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
     if len(subdirs) < 2 or len(subdirs) > 20:
         return None
-    groups = {d: _groups(d, root, _glob_escape(d.name), True) for d in subdirs}
+    groups = {d: _groups(d, _glob_escape(d.name), True) for d in subdirs}
     best = None
     for i, a in enumerate(subdirs):
         for b in subdirs[i + 1:]:
@@ -262,7 +262,7 @@ def _flat(root: Path) -> Layout | None:
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         folder = Path(dirpath)
         rel = folder.relative_to(root).as_posix()
-        groups = _groups(folder, root, "" if rel == "." else _glob_escape(rel), False)
+        groups = _groups(folder, "" if rel == "." else _glob_escape(rel), False)
         found = _best_pair(groups, groups)
         if found is not None and _orient(found[1], found[2]) is not None and (best is None or found[0] > best[0]):
             best = found
