@@ -122,7 +122,7 @@ def _convert(spec, samples, out: Path, fmt, strict: bool, progress: bool) -> Con
             write_raster(dest, index, like=s.mask if not uses_pillow(s.mask) else None, colormap=cmap)
         report.written.append(dest)
         report.pixels += index.size
-    tally.check(getattr(spec, "max_ignored_share", 0.5), spec.path or spec.root)
+    tally.check(spec.max_ignored_share, spec.path or spec.root)
     report.unknown = tally.unknown
     return report
 

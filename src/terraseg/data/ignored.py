@@ -82,7 +82,7 @@ def check_ignored_share(spec, samples: Sequence, where=None, max_masks: int = CH
     for s in labelled:
         index, unknown = spec.read_mask(s)
         tally.add(index, unknown)
-    tally.check(getattr(spec, "max_ignored_share", 0.5), where if where is not None else (spec.path or spec.root),
+    tally.check(spec.max_ignored_share, where if where is not None else (spec.path or spec.root),
                 estimate=len(labelled) < len([s for s in samples if s.mask is not None]))
     return tally
 

@@ -180,7 +180,7 @@ def compute_stats(spec, samples: Sequence | None = None, *, classes: bool = True
             present_pixels[img_counts > 0] += int(img_counts.sum())
     if run.n == 0:
         raise DataError("every pixel is nodata; no statistics", spec.path or spec.root)
-    tally.check(getattr(spec, "max_ignored_share", 0.5), spec.path or spec.root)
+    tally.check(spec.max_ignored_share, spec.path or spec.root)
     labelled = int(class_pixels.sum())
     return DatasetStats(
         bands=spec.bands, mean=[float(v) for v in run.mean], std=[float(v) for v in run.std],
@@ -216,7 +216,7 @@ def _class_stats(spec, samples, progress: bool) -> DatasetStats:
         ignored += int(counts[k:].sum())
         if counts[:k].sum():
             present_pixels[counts[:k] > 0] += int(counts[:k].sum())
-    tally.check(getattr(spec, "max_ignored_share", 0.5), spec.path or spec.root)
+    tally.check(spec.max_ignored_share, spec.path or spec.root)
     labelled = int(class_pixels.sum())
     return DatasetStats(
         bands=spec.bands, mean=[], std=[], min=[], max=[], pixels=0, class_names=spec.class_names,
