@@ -48,7 +48,7 @@ def test_open_predict_legend_matches_engine(qtbot, window, errors, sample_images
     # legend text shows the same shares
     for row, share in enumerate(counts / counts.sum()):
         assert window.legend.item(row, 1).text() == f"{100 * share:.1f} %"
-        assert window.legend.item(row, 2).text() == f"{counts[row]:,}"
+        assert window.legend.item(row, 2).text() == f"{counts[row]:,} px"
 
     # the mask is on screen, the UI is idle again, saving is possible
     assert window.result_view.has_mask() and window.result_view.mask_item.isVisible()
@@ -176,10 +176,14 @@ def test_save_all_outputs(qtbot, window, errors, sample_images, tiny_bundle, tmp
     result = _predict(qtbot, window)
     out = window.save_all(tmp_path / "results")
     assert errors == []
-    assert set(out) >= {"classes", "mask", "overlay", "areas"}
-    classes = read_raster(out["classes"])[:, :, 0]
+    assert set(out) >= {"classes", "color", "overlay", "areas"}
+    from PIL import Image
+
+    with Image.open(out["classes"]) as img:  # a palette PNG, as the CLI writes: the values are the classes
+        assert img.mode == "P"
+        classes = np.asarray(img)
     np.testing.assert_array_equal(classes, result.classes)
-    mask = read_raster(out["mask"])
+    mask = read_raster(out["color"])
     colors = np.array(window.model_doc.meta.colors, np.uint8)
     np.testing.assert_array_equal(mask, colors[result.classes])
     overlay = read_raster(out["overlay"])  # the image with the mask blended in, legend panel on the right
@@ -217,7 +221,8 @@ def test_georeferenced_input_gives_hectares_and_geotiff(qtbot, window, errors, t
     counts = np.bincount(result.classes.ravel(), minlength=5)
     ha = [e[2] for e in window.legend.entries()]
     np.testing.assert_allclose(ha, counts * 0.25 / 10_000)
-    assert window.legend.horizontalHeaderItem(2).text() == "Area (ha)"
+    assert window.legend.horizontalHeaderItem(2).text() == "Area"
+    assert window.legend.item(0, 2).text() == f"{counts[0] * 0.25 / 10_000:,.2f} ha"
     out = window.save_one("classes", tmp_path / "classes.tif")
     with rasterio.open(out) as src:
         assert src.crs.to_epsg() == 32640 and src.transform == transform
@@ -312,7 +317,7 @@ def test_without_rasterio_tiffs_open_through_pillow(qtbot, window, errors, tmp_p
     assert window.save_one("classes", tmp_path / "c.tif") is None
     assert len(errors) == 1 and "c.tif" in errors[0] and ".png" in errors[0]
     out = window.save_all(tmp_path / "out")
-    assert "polygons" not in out and {"classes", "mask", "overlay", "areas"} <= set(out)
+    assert "polygons" not in out and {"classes", "color", "overlay", "areas"} <= set(out)
     assert not window.act_save["polygons"].isEnabled()
 
 

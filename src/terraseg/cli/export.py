@@ -49,8 +49,8 @@ def export_command(
                + ", ".join("x".join(map(str, s[2:])) for s in info["checked_shapes"]) + ")")
     if int8 is not None:
         from terraseg.predict.onnx_backend import read_onnx_meta
-        from terraseg.predict.quantize import calibration_tiles as cut_tiles
-        from terraseg.predict.quantize import quantize_int8
+        from terraseg.export.quantize import calibration_tiles as cut_tiles
+        from terraseg.export.quantize import quantize_int8
 
         tiles = None
         try:

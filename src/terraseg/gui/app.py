@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QColor, QKeySequence, QPalette
-from PySide6.QtWidgets import (QApplication, QButtonGroup, QFileDialog, QFormLayout, QFrame, QHBoxLayout,
+from PySide6.QtWidgets import (QApplication, QButtonGroup, QDoubleSpinBox, QFileDialog, QFormLayout, QFrame,
+                               QHBoxLayout,
                                QLabel, QMainWindow, QMessageBox, QProgressBar, QPushButton, QSizePolicy,
                                QSlider, QSplitter, QStyleFactory, QToolBar, QToolButton, QVBoxLayout,
                                QWidget)
@@ -171,6 +172,8 @@ class MainWindow(QMainWindow):
         self.summary_label.setWordWrap(True)
         self.summary_label.setStyleSheet("color: #9aa0a6;")
         sl.addWidget(self.summary_label)
+        sl.addWidget(self._heading("Polygons"))
+        sl.addLayout(self._polygon_options())
 
         outer = QSplitter(Qt.Orientation.Horizontal)
         outer.addWidget(self.splitter)
@@ -195,6 +198,31 @@ class MainWindow(QMainWindow):
         sb.addPermanentWidget(self.hover_label)
         sb.addPermanentWidget(self.progress)
         self.resize(1360, 820)
+
+    def _polygon_options(self) -> QFormLayout:
+        """The CLI's --min-area and --simplify for saved polygons (0 keeps every pixel region as it is)."""
+        form = QFormLayout()
+        form.setContentsMargins(0, 0, 0, 0)
+        self.min_area = QDoubleSpinBox()
+        self.simplify = QDoubleSpinBox()
+        for box, tip in ((self.min_area, "Drop polygons smaller than this (terraseg predict --min-area); smaller "
+                          "regions are merged into their largest neighbour"),
+                         (self.simplify, "Simplification tolerance of the outlines (terraseg predict --simplify)")):
+            box.setRange(0.0, 1e9)
+            box.setDecimals(2)
+            box.setToolTip(tip)
+        form.addRow("Minimum area", self.min_area)
+        form.addRow("Simplify", self.simplify)
+        self._polygon_units()
+        return form
+
+    def _polygon_units(self) -> None:
+        """Units as the CLI reads them: CRS units (metres for UTM) when georeferenced, pixels otherwise."""
+        d = self.image_doc
+        metres = d is not None and d.georeferenced and _crs_in_metres(d.crs)
+        unit = "m" if metres else ("CRS units" if d is not None and d.georeferenced else "px")
+        self.min_area.setSuffix(f" {unit}²")
+        self.simplify.setSuffix(f" {unit}")
 
     def _heading(self, text: str) -> QLabel:
         lab = QLabel(text.upper())
@@ -224,10 +252,10 @@ class MainWindow(QMainWindow):
                                          "Save class raster, colour mask, overlay, polygons and areas to a folder")
         self.act_save = {
             "classes": self._action("Save class raster…", lambda: self.choose_save_one("classes")),
-            "mask": self._action("Save colour mask…", lambda: self.choose_save_one("mask")),
+            "color": self._action("Save colour mask…", lambda: self.choose_save_one("color")),
             "overlay": self._action("Save overlay…", lambda: self.choose_save_one("overlay")),
             "polygons": self._action("Save polygons…", lambda: self.choose_save_one("polygons")),
-            "areas": self._action("Save area table (CSV)…", lambda: self.choose_save_one("areas")),
+            "areas": self._action("Save area report (CSV + JSON)…", lambda: self.choose_save_one("areas")),
         }
         self.act_quit = self._action("Quit", self.close, S.Quit)
         self.act_fit = self._action("Fit", self.fit_views, "F", "Fit the image in the window")
@@ -249,7 +277,7 @@ class MainWindow(QMainWindow):
         self.act_layer["overlay"].setChecked(True)
 
     def _build_toolbar(self) -> None:
-        tb = QToolBar("Main")
+        tb = self.toolbar = QToolBar("Main")
         tb.setMovable(False)
         tb.setIconSize(QSize(16, 16))
         tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
@@ -261,6 +289,7 @@ class MainWindow(QMainWindow):
         self.predict_button.setObjectName("predict")
         self.predict_button.setToolTip("Segment the image (Ctrl+R)")
         self.predict_button.clicked.connect(self.start_prediction)
+        self._fix_width(self.predict_button, ("Predict", "Running…"))
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setObjectName("cancel")
         self.cancel_button.setToolTip("Stop the running prediction (Esc)")
@@ -300,6 +329,18 @@ class MainWindow(QMainWindow):
         self.save_button.setText("Save…")
         tb.addWidget(self.save_button)
 
+    @staticmethod
+    def _fix_width(button: QPushButton, texts) -> None:
+        """As wide as the widest of ``texts``, so the toolbar does not move when the text changes."""
+        button.ensurePolished()
+        current = button.text()
+        widths = []
+        for t in texts:
+            button.setText(t)
+            widths.append(button.sizeHint().width())
+        button.setText(current)
+        button.setFixedWidth(max(widths))
+
     def _build_menus(self) -> None:
         mb = self.menuBar()
         f = mb.addMenu("&File")
@@ -337,6 +378,8 @@ class MainWindow(QMainWindow):
             self.act_layer[layer].setChecked(True)
         try:
             self.opacity.setValue(int(s.value("view/opacity", 55)))
+            self.min_area.setValue(float(s.value("polygons/min_area", 0.0)))
+            self.simplify.setValue(float(s.value("polygons/simplify", 0.0)))
         except (TypeError, ValueError):
             pass
         self._layout_changed()
@@ -352,10 +395,20 @@ class MainWindow(QMainWindow):
         s.setValue("view/side_by_side", self.act_side.isChecked())
         s.setValue("view/layer", self.layer())
         s.setValue("view/opacity", self.opacity.value())
+        s.setValue("polygons/min_area", self.min_area.value())
+        s.setValue("polygons/simplify", self.simplify.value())
 
     def _dir(self, key: str) -> str:
         d = self.settings.value(f"paths/{key}", "")
         return str(d) if d and Path(str(d)).is_dir() else str(Path.home())
+
+    def _save_start_dir(self) -> str:
+        """Save dialogs open beside the image (where `terraseg predict --out .` would write), else the last folder."""
+        if self.image_doc is not None:
+            folder = self.image_doc.path.resolve().parent
+            if os.access(folder, os.W_OK):
+                return str(folder)
+        return self._dir("save_dir")
 
     def _remember_dir(self, key: str, path: str | Path) -> None:
         p = Path(path)
@@ -403,7 +456,10 @@ class MainWindow(QMainWindow):
             v.set_base(rgb, (doc.width, doc.height))
             v.clear_mask()
         self._remember_dir("image_dir", doc.path)
+        self.hover_label.setText("")  # the previous image's read-out no longer applies
+        self.statusBar().clearMessage()
         self._show_image_info()
+        self._polygon_units()
         if self.model_doc:
             self.legend.set_classes(self.model_doc.meta.classes, self.model_doc.meta.colors)
         self.summary_label.setText("")
@@ -469,16 +525,22 @@ class MainWindow(QMainWindow):
         m = doc.meta
         self.result_view.clear_mask()
         self.legend.set_classes(m.classes, m.colors)
+        self._show_model_info()
+        self.hover_label.setText("")
+        self.summary_label.setText("")
+        self._apply_layers()
+        self._update_state()
+
+    def _show_model_info(self) -> None:
+        doc = self.model_doc
+        m = doc.meta
         info = [f"<b>{_esc(doc.label)}</b>",
                 f"{m.num_classes} classes · {m.in_channels} band{'s' if m.in_channels != 1 else ''} · "
-                f"tile {m.tile_size}"]
+                f"tile {m.tile_size}", f"runs on {_esc(doc.runtime)}"]
         miou = (m.metrics or {}).get("miou") if isinstance(m.metrics, dict) else None
         if isinstance(miou, (int, float)):
             info.append(f"validation mIoU {miou:.3f}")
         self.model_label.setText("<br>".join(info))
-        self.summary_label.setText("")
-        self._apply_layers()
-        self._update_state()
 
     def open_paths(self, paths: list[str]) -> None:
         """Dropped files: models go to the model slot, anything else is opened as an image."""
@@ -555,6 +617,7 @@ class MainWindow(QMainWindow):
     def _on_finished(self, result: RunResult) -> None:
         self.full_image = result.image
         self.result = result
+        self._show_model_info()  # a bundle's backend is loaded now: its own device and precision
         self._show_result()
         h, w = result.classes.shape
         self.statusBar().showMessage(f"Predicted {w:,} × {h:,} px in {result.seconds:.1f} s", 8000)
@@ -690,7 +753,7 @@ class MainWindow(QMainWindow):
         if self.result is None:
             self.show_error("Nothing to save yet: run a prediction first.")
             return
-        folder = QFileDialog.getExistingDirectory(self, "Save all results into folder", self._dir("save_dir"))
+        folder = QFileDialog.getExistingDirectory(self, "Save all results into folder", self._save_start_dir())
         if folder:
             self.save_all(folder)
 
@@ -700,7 +763,7 @@ class MainWindow(QMainWindow):
         if self.result is None:
             self.show_error("Nothing to save yet: run a prediction first.")
             return
-        start = str(Path(self._dir("save_dir")) / default_name(kind, self.image_doc))
+        start = str(Path(self._save_start_dir()) / default_name(kind, self.image_doc))
         path, _ = QFileDialog.getSaveFileName(self, self.act_save[kind].text().rstrip("…"), start,
                                               file_filter(kind, self.image_doc))
         if path:
@@ -739,10 +802,10 @@ class MainWindow(QMainWindow):
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
             ctx = self._save_context()
-            for kind in saving.KINDS:
+            for kind, path in saving.output_files(folder, self.image_doc).items():
                 if kind == "polygons" and not saving.can_save_polygons():
                     continue
-                out[kind] = saving.save(kind, folder / saving.default_name(kind, self.image_doc), ctx)
+                out[kind] = saving.save(kind, path, ctx)
         except TerrasegError as exc:
             QApplication.restoreOverrideCursor()
             self.show_error(str(exc), "Cannot save")
@@ -760,7 +823,8 @@ class MainWindow(QMainWindow):
         from terraseg.gui.saving import SaveContext
 
         return SaveContext(image_doc=self.image_doc, meta=self.model_doc.meta, classes=self.result.classes,
-                           image=self.result.image, opacity=self.opacity.value() / 100.0)
+                           image=self.result.image, opacity=self.opacity.value() / 100.0,
+                           min_area=self.min_area.value(), simplify=self.simplify.value())
 
     # ------------------------------------------------------------------------------------- state
     def _update_state(self) -> None:
@@ -799,6 +863,13 @@ class MainWindow(QMainWindow):
         self._save_view_settings()
         self.settings.sync()
         super().closeEvent(event)
+
+
+def _crs_in_metres(crs) -> bool:
+    try:
+        return bool(crs.is_projected) and abs(float(crs.linear_units_factor[1]) - 1.0) < 1e-9
+    except Exception:  # a CRS object without linear units
+        return False
 
 
 def _bool(v) -> bool:

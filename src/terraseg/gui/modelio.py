@@ -22,7 +22,7 @@ MODEL_SUFFIXES = (".onnx", ".json", ".safetensors")
 @dataclass
 class ModelDoc:
     path: Path
-    kind: str  # "torch" or "onnx" (or "custom" for an injected backend)
+    kind: str  # "bundle" (runs on the auto backend, terraseg.runtime), "onnx" or "custom" (injected)
     meta: Any  # terraseg.bundle.BundleMeta
     backend: Any = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -32,14 +32,31 @@ class ModelDoc:
         name = self.path.parent.name if self.path.name in ("bundle.json", "model.safetensors") else self.path.name
         return f"{name} ({self.meta.architecture}, {self.kind})"
 
+    @property
+    def runtime(self) -> str:
+        """What runs the model and at which precision, e.g. ``ONNX Runtime · int8 · CPU``.
+
+        A bundle's weights load on the first run, with the defaults the app uses (PyTorch, fp32, CPU);
+        once loaded the figures come from the backend itself.
+        """
+        b = self.backend
+        if self.kind == "onnx":
+            providers = getattr(b, "providers", None) or ["CPUExecutionProvider"]
+            device = "CUDA" if any("CUDA" in p for p in providers) else "CPU"
+            return f"ONNX Runtime · {getattr(b, 'precision', 'fp32')} · {device}"
+        if self.kind == "torch":
+            device = str(getattr(b, "device", "cpu")).split(":")[0].upper()
+            return f"PyTorch · {getattr(b, 'precision', 'fp32')} · {device}"
+        return f"{type(b).__name__} · {getattr(b, 'precision', 'fp32')}"
+
     def get_backend(self):
         """The loaded backend (loads torch weights on first use; call from the worker thread)."""
         with self._lock:
             if self.backend is None:
-                from terraseg.predict import load_backend
+                from terraseg.runtime import load_backend
 
                 try:
-                    self.backend = load_backend(self.path, backend=self.kind)
+                    self.backend = load_backend(self.path, backend="auto" if self.kind == "bundle" else self.kind)
                 except TerrasegError:
                     raise
                 except Exception as exc:  # a corrupt file that the loader did not recognise
@@ -58,7 +75,7 @@ def open_model(path: str | Path) -> ModelDoc:
     if not path.exists():
         raise ModelError("model file not found", path)
     if path.suffix.lower() == ".onnx":
-        from terraseg.predict import load_backend
+        from terraseg.runtime import load_backend
 
         try:
             backend = load_backend(path, backend="onnx")
@@ -70,4 +87,4 @@ def open_model(path: str | Path) -> ModelDoc:
     from terraseg.bundle import read_meta
 
     meta = read_meta(path)
-    return ModelDoc(path=path, kind="torch", meta=meta)
+    return ModelDoc(path=path, kind="bundle", meta=meta)

@@ -1,8 +1,11 @@
-"""Saving the app's results with the same writers as ``terraseg predict`` (no Qt here).
+"""Saving the app's results with the same writers and file names as ``terraseg predict`` (no Qt here).
 
-Kinds: ``classes`` (class-index raster: GeoTIFF with the input's CRS and transform when the input is
-georeferenced, PNG otherwise), ``mask`` (colour mask PNG), ``overlay`` (PNG), ``polygons``
-(GeoPackage/GeoJSON, needs rasterio) and ``areas`` (CSV). Every file is written atomically.
+Kinds and names (``terraseg.predict.engine.output_paths``): ``classes`` (``<image>_classes.tif`` with
+the input's CRS, transform and a colour table for TIFF inputs, ``.png`` for JPG/PNG inputs),
+``color`` (``<image>_color.tif``/``.png``), ``overlay`` (``<image>_overlay.png``), ``areas``
+(``<image>_areas.csv`` and ``<image>_areas.json``) and ``polygons`` (``<image>_polygons.gpkg``, with the
+CLI's ``--min-area`` and ``--simplify``; needs rasterio, fiona and shapely). Every file is written
+atomically.
 """
 
 from __future__ import annotations
@@ -15,7 +18,10 @@ import numpy as np
 
 from terraseg.errors import DataError
 
-KINDS = ("classes", "mask", "overlay", "polygons", "areas")
+KINDS = ("classes", "color", "overlay", "polygons", "areas")
+# output kind here -> key of terraseg.predict.engine.output_paths
+_CLI_KEYS = {"classes": "classes", "color": "color", "overlay": "overlay", "polygons": "vector",
+             "areas": "areas_csv"}
 
 
 @dataclass
@@ -25,6 +31,8 @@ class SaveContext:
     classes: np.ndarray  # (H, W) uint8, full resolution
     image: np.ndarray  # (H, W, bands), full resolution
     opacity: float = 0.5
+    min_area: float = 0.0  # polygons: as `terraseg predict --min-area` (CRS units², pixels if not georeferenced)
+    simplify: float = 0.0  # polygons: as `terraseg predict --simplify` (CRS units, pixels if not georeferenced)
 
 
 def can_save_polygons() -> bool:
@@ -36,25 +44,31 @@ def can_save_polygons() -> bool:
     return have_rasterio() and all(find_spec(m) is not None for m in ("fiona", "shapely"))
 
 
+def output_files(folder: str | Path, image_doc) -> dict[str, Path]:
+    """Where each kind goes in ``folder``: the names ``terraseg predict --vector gpkg`` uses."""
+    from terraseg.gui.imaging import have_rasterio
+    from terraseg.predict.engine import PredictOptions, output_paths
+
+    image = image_doc.path if image_doc is not None else Path("prediction.png")
+    cli = output_paths(image, folder, PredictOptions(vector="gpkg"))
+    out = {kind: cli[key] for kind, key in _CLI_KEYS.items()}
+    if not have_rasterio():  # the standalone app writes PNG where the CLI would write GeoTIFF
+        for kind in ("classes", "color"):
+            out[kind] = out[kind].with_suffix(".png")
+    return out
+
+
 def default_name(kind: str, image_doc) -> str:
-    stem = image_doc.path.stem if image_doc is not None else "prediction"
-    georef = image_doc is not None and image_doc.georeferenced
-    return {
-        "classes": f"{stem}_classes.{'tif' if georef else 'png'}",
-        "mask": f"{stem}_mask.png",
-        "overlay": f"{stem}_overlay.png",
-        "polygons": f"{stem}_polygons.gpkg" if georef else f"{stem}_polygons.geojson",
-        "areas": f"{stem}_areas.csv",
-    }[kind]
+    return output_files(".", image_doc)[kind].name
 
 
 def file_filter(kind: str, image_doc) -> str:
     return {
         "classes": "GeoTIFF (*.tif *.tiff);;PNG (*.png)",
-        "mask": "PNG (*.png);;GeoTIFF (*.tif)",
+        "color": "GeoTIFF (*.tif *.tiff);;PNG (*.png)",
         "overlay": "PNG (*.png);;JPEG (*.jpg)",
         "polygons": "GeoPackage (*.gpkg);;GeoJSON (*.geojson)",
-        "areas": "CSV (*.csv)",
+        "areas": "CSV and JSON (*.csv *.json)",
     }[kind]
 
 
@@ -72,7 +86,7 @@ def save(kind: str, path: Path, ctx: SaveContext) -> Path:
         if suffix not in (".tif", ".tiff", ".png"):
             raise DataError("the class raster must be a .tif or .png file", path)
         return _write_raster(path, ctx.classes, ctx, colormap=True)
-    if kind == "mask":
+    if kind == "color":
         from terraseg.data.palette import colorize
 
         return _write_raster(path, colorize(ctx.classes, _colors(ctx.meta)), ctx)
@@ -84,13 +98,16 @@ def save(kind: str, path: Path, ctx: SaveContext) -> Path:
         from terraseg.predict.vectorize import vectorize
 
         vectorize(ctx.classes, path, list(ctx.meta.classes), transform=ctx.image_doc.transform,
-                  crs=ctx.image_doc.crs, ignore_index=int(ctx.meta.ignore_index))
+                  crs=ctx.image_doc.crs, ignore_index=int(ctx.meta.ignore_index), min_area=ctx.min_area,
+                  simplify=ctx.simplify)
         return path
     from terraseg.predict.areas import write_area_report
 
-    if suffix != ".csv":
-        raise DataError("the area table must be a .csv file", path)
-    write_area_report(area_report_for(ctx.classes, ctx.meta, ctx.image_doc), csv_path=path)
+    if suffix not in (".csv", ".json"):
+        raise DataError("the area report must be a .csv or .json file", path)
+    # like the CLI, the report comes as a CSV table and a JSON file side by side
+    report = area_report_for(ctx.classes, ctx.meta, ctx.image_doc)
+    write_area_report(report, csv_path=path.with_suffix(".csv"), json_path=path.with_suffix(".json"))
     return path
 
 
@@ -101,7 +118,7 @@ def area_report_for(classes: np.ndarray, meta, image_doc) -> dict:
     georef = image_doc is not None and image_doc.georeferenced
     return area_report(classes, list(meta.classes), transform=image_doc.transform if georef else None,
                        crs=image_doc.crs if georef else None,
-                       source=str(image_doc.path) if image_doc is not None else None)
+                       input=str(image_doc.path) if image_doc is not None else None)
 
 
 def _write_overlay(path: Path, ctx: SaveContext) -> Path:
@@ -129,10 +146,8 @@ def _write_raster(path: Path, array: np.ndarray, ctx: SaveContext, colormap: boo
     from terraseg.data.raster import write_raster
 
     doc = ctx.image_doc
-    if suffix in (".tif", ".tiff"):
-        # a GeoTIFF class raster carries the class colours as a colour table (values stay indices)
-        cmap = {i: c for i, c in enumerate(_colors(ctx.meta))} if colormap else None
-        if doc.georeferenced:
-            return write_raster(path, array, crs=doc.crs, transform=doc.transform, colormap=cmap)
-        return write_raster(path, array, colormap=cmap)
-    return write_raster(path, array)  # PNG: plain 8-bit indices, readable as classes by any tool
+    # as the CLI: a class raster carries the class colours as a colour table / PNG palette (values stay indices)
+    cmap = {i: c for i, c in enumerate(_colors(ctx.meta))} if colormap else None
+    if suffix in (".tif", ".tiff") and doc.georeferenced:
+        return write_raster(path, array, crs=doc.crs, transform=doc.transform, colormap=cmap)
+    return write_raster(path, array, colormap=cmap)

@@ -153,7 +153,6 @@ def _train(cfg: dict, run_dir: Path, ckpt: Path | None, callbacks: Sequence[Any]
 
     import lightning.pytorch as pl
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, TQDMProgressBar
-    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
     from terraseg._io import write_text_atomic
     from terraseg._progress import progress_enabled
@@ -164,6 +163,9 @@ def _train(cfg: dict, run_dir: Path, ckpt: Path | None, callbacks: Sequence[Any]
     from terraseg.train.config import dump_config
     from terraseg.train.data import SegmentationDataModule, select_samples
     from terraseg.train.module import SegmentationModule, is_multitask
+    from terraseg.train.tracking import build_callbacks, build_loggers, finish, log_artifacts, trainer_arguments
+
+    user_callbacks = build_callbacks(cfg)  # before anything is written: a bad import path is one line
 
     spec = load_spec(cfg["data"]["dataset"])
     train_samples, val_samples = select_samples(spec, cfg["data"], cfg["trainer"]["seed"])
@@ -206,11 +208,10 @@ def _train(cfg: dict, run_dir: Path, ckpt: Path | None, callbacks: Sequence[Any]
     show_bar = bool(tr["progress_bar"]) and progress_enabled()
     if show_bar:
         cbs.append(TQDMProgressBar(refresh_rate=1))
-    cbs += list(callbacks)
+    cbs += user_callbacks + list(callbacks)
 
-    csv_logger = CSVLogger(save_dir=str(run_dir), name="", version="")
-    loggers = [csv_logger,
-               TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version="", default_hp_metric=False)]
+    loggers = build_loggers(cfg, run_dir)
+    csv_logger = loggers[0]
     if ckpt is not None:
         _keep_metrics_csv(csv_logger, run_dir / "metrics.csv", ckpt)
     kwargs: dict[str, Any] = dict(
@@ -227,6 +228,7 @@ def _train(cfg: dict, run_dir: Path, ckpt: Path | None, callbacks: Sequence[Any]
         kwargs["limit_train_batches"] = _limit(tr["limit_train_batches"])
     if tr["limit_val_batches"] is not None:
         kwargs["limit_val_batches"] = _limit(tr["limit_val_batches"])
+    kwargs.update(trainer_arguments(cfg))  # any other lightning.Trainer argument, as given
     try:
         trainer = pl.Trainer(**kwargs)
     except (ValueError, TypeError) as exc:
@@ -260,6 +262,8 @@ def _train(cfg: dict, run_dir: Path, ckpt: Path | None, callbacks: Sequence[Any]
                 plot_curves(run_dir / "metrics.csv", run_dir / "plots" / "curves.png")
             except Exception as exc:  # pragma: no cover
                 log.warning("could not update plots: %s", exc)
+        log_artifacts(trainer.loggers, run_dir, cfg)
+    finish(trainer.loggers)
     bundle = artifacts.bundle_dir if (artifacts.bundle_dir / "bundle.json").is_file() else None
     metrics: dict[str, Any] = {}
     if bundle is not None:
