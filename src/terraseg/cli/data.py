@@ -41,10 +41,13 @@ def inspect_cmd(
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the full report as JSON."),
 ) -> None:
     """Discover the mask palette, find unpaired/mismatched/unreadable files, draft a dataset YAML."""
-    from terraseg._io import write_json_atomic
+    from terraseg._io import check_output, write_json_atomic
     from terraseg.data.inspect import inspect_dataset
 
     yaml_path = None if no_yaml else (out or Path(f"{directory.resolve().name}.yaml"))
+    for path in (yaml_path, json_out):
+        if path is not None:
+            check_output(path, "file")
     report = inspect_dataset(directory, yaml_path, images=images, masks=masks, overwrite=force)
     console.print(f"[bold]{report.root}[/]: {report.n_images} images, {report.n_masks} masks, "
                   f"{report.n_pairs} pairs, {report.bands} band(s), {report.mask_type} masks")
@@ -77,8 +80,10 @@ def convert_masks_cmd(
     strict: bool = typer.Option(False, "--strict", help="Fail on mask colours no class owns (default: ignore index)."),
 ) -> None:
     """RGB colour masks -> single-band class-index masks (PNG/GeoTIFF) + a dataset YAML for them."""
+    from terraseg._io import check_output
     from terraseg.data.convert import convert_masks
 
+    check_output(out, "folder")
     report = convert_masks(dataset, out, fmt, strict=strict)
     console.print(f"{len(report.written)} index masks written to [bold]{report.out_dir}[/]; "
                   f"dataset YAML: {report.yaml_path}")
@@ -98,8 +103,10 @@ def colorize_cmd(
     out: Path = typer.Option(..., "--out", "-o", help="Output folder for the colour masks."),
 ) -> None:
     """Class-index masks -> RGB colour masks for viewing (the reverse of convert-masks)."""
+    from terraseg._io import check_output
     from terraseg.data.convert import colorize_masks
 
+    check_output(out, "folder")
     report = colorize_masks(dataset, inputs or None, out)
     console.print(f"{len(report.written)} colour masks written to [bold]{report.out_dir}[/]")
     if report.unknown:
@@ -116,11 +123,15 @@ def stats_cmd(
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the statistics as JSON."),
 ) -> None:
     """Exact per-band mean/std (one streaming pass), class pixel frequencies, median-frequency weights."""
-    from terraseg._io import write_json_atomic
+    from terraseg._io import check_output, write_json_atomic
     from terraseg.data.spec import load_spec
     from terraseg.data.stats import compute_stats, write_stats_to_yaml
 
     spec = load_spec(dataset)
+    if json_out is not None:
+        check_output(json_out, "file")
+    if write:
+        check_output(spec.path or dataset, "file")
     samples = spec.split_samples(subset, split) if split is not None else None
     st = compute_stats(spec, samples)
     table = Table(title=f"{st.images} image(s), {st.pixels:,} valid pixels")
@@ -156,8 +167,10 @@ def split_cmd(
 ) -> None:
     """Deterministic train/val/test(/holdout) lists, by group so neighbouring pixels do not leak."""
     from terraseg.data.spec import load_spec
+    from terraseg._io import check_output
     from terraseg.data.split import make_split, write_split
 
+    check_output(out, "file")
     spec = load_spec(dataset)
     split = make_split(spec, val=val, test=test, holdout=holdout, seed=seed, by=by)
     by_used = by or ("group" if spec.group else "file")
@@ -178,8 +191,10 @@ def chip_cmd(
     fmt: Optional[str] = typer.Option(None, "--format", help="tif or png [default: tif for TIFF images, else png]."),
 ) -> None:
     """Cut images and masks into fixed-size chips (GeoTIFF chips keep their georeference)."""
+    from terraseg._io import check_output
     from terraseg.data.chip import chip_dataset
 
+    check_output(out, "folder")
     r = chip_dataset(dataset, out, size, stride, min_valid=min_valid, fmt=fmt)
     console.print(f"{r.chips} chips from {r.images} image(s) written to [bold]{r.out_dir}[/] "
                   f"({r.skipped} skipped as mostly ignore/nodata); dataset YAML: {r.yaml_path}")
@@ -194,7 +209,10 @@ def sample_cmd(
     fmt: str = typer.Option("png", "--format", help="png or tif (georeferenced GeoTIFF)."),
 ) -> None:
     """Generate a small labelled sample procedurally (water, roads, buildings, vegetation, bare land)."""
+    from terraseg._io import check_output, removed_on_failure
     from terraseg.data.sample import generate_sample
 
-    path = generate_sample(out, n_images=n_images, size=size, seed=seed, fmt=fmt)
+    check_output(out, "folder")
+    with removed_on_failure(out):
+        path = generate_sample(out, n_images=n_images, size=size, seed=seed, fmt=fmt)
     console.print(f"{n_images} scenes written to [bold]{out}[/]; dataset YAML: {path}")

@@ -55,6 +55,7 @@ def evaluate_command(
     """  # noqa: E501
     from rich.console import Console
 
+    from terraseg._io import check_output, removed_on_failure
     from terraseg.errors import ConfigError
     from terraseg.evaluate import _peek_meta, default_out_dir, evaluate
 
@@ -70,10 +71,12 @@ def evaluate_command(
 
         _, model_path, _ = _peek_meta(model, backend)
         out = default_out_dir(model_path, load_spec(data), chosen_split)
+    check_output(out, "folder")  # before the evaluation runs, not after
 
-    result = evaluate(model, data, split=chosen_split, split_file=split_file, out_dir=out, tile_size=tile_size,
-                      overlap=overlap, batch_size=batch_size, tta=tta, progress=True, backend=backend,
-                      device=device, precision=precision)
+    with removed_on_failure(out):
+        result = evaluate(model, data, split=chosen_split, split_file=split_file, out_dir=out, tile_size=tile_size,
+                          overlap=overlap, batch_size=batch_size, tta=tta, progress=True, backend=backend,
+                          device=device, precision=precision)
     console = Console()
     for w in result["warnings"]:
         Console(stderr=True).print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)

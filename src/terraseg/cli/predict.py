@@ -49,11 +49,12 @@ def predict_command(
     """  # noqa: E501
     from rich.console import Console
 
+    from terraseg._io import check_output
     from terraseg.errors import ConfigError
     from terraseg.runtime import CHOICES, load_backend
     from terraseg.predict.batch import predict_batch
     from terraseg.predict.blend import BLENDS
-    from terraseg.predict.engine import PredictOptions
+    from terraseg.predict.options import PredictOptions
 
     console = Console(stderr=True)
     if backend not in CHOICES["backend"]:
@@ -67,6 +68,7 @@ def predict_command(
     if vector is not None and vector not in ("gpkg", "geojson"):
         raise ConfigError(f"--vector must be gpkg or geojson, not {vector!r}")
 
+    check_output(out, "folder")  # before the model loads: `--out FILE` is one usage error, not one per input
     options = PredictOptions(tile_size=tile_size, overlap=overlap, batch_size=batch_size, blend=blend,
                              tta=tta_mode if tta else False, color=color, overlay=overlay, areas=areas,
                              confidence=confidence, probabilities=probabilities, vector=vector,

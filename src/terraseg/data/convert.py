@@ -30,9 +30,15 @@ class ConvertReport:
     def unknown_pixels(self) -> int:
         return int(sum(self.unknown.values()))
 
-    def describe_unknown(self) -> str:
+    def describe_unknown(self, most: int = 10) -> str:
+        """The unknown colours/values, most frequent first; beyond ``most`` only a count (JPEG masks
+        can hold tens of thousands of compression colours, and the warning must stay one readable line)."""
         items = sorted(self.unknown.items(), key=lambda kv: -kv[1])
-        return ", ".join(f"{to_hex(k) if isinstance(k, tuple) else k} ({n} px)" for k, n in items)
+        listed = ", ".join(f"{to_hex(k) if isinstance(k, tuple) else k} ({n:,} px)" for k, n in items[:most])
+        if len(items) <= most:
+            return listed
+        kind = "colours" if isinstance(items[0][0], tuple) else "values"
+        return f"{len(items):,} unknown {kind}, the most frequent: {listed}, ..."
 
 
 def _as_spec(spec):

@@ -57,40 +57,38 @@ def calibration_tiles(images, meta, n: int = 16, size: int | None = None, seed: 
     ``images``: raster paths (read by windows, any size) or arrays ``(H, W, bands)``; ``meta``: the
     model's ``BundleMeta`` (band count, mean/std). Tiles are spread evenly over the images.
     """
-    from terraseg.data.raster import raster_info, read_raster
+    import contextlib
+
+    from rasterio.windows import Window
+
+    from terraseg.data.source import check_band_count, open_source
     from terraseg.errors import DataError
+    from terraseg.normalisation import Normaliser
 
     images = list(images)
     if not images:
         raise DataError("no calibration images given")
     size = int(size or min(max(int(meta.tile_size), 64), 256))
     rng = np.random.default_rng(seed)
-    mean = np.asarray(meta.mean if meta.mean is not None else [0.0] * meta.in_channels, np.float32)
-    std = np.asarray(meta.std if meta.std is not None else [1.0] * meta.in_channels, np.float32)
+    normaliser = Normaliser.from_meta(meta)
     tiles = []
-    for i in range(n):
-        item = images[i % len(images)]
-        if isinstance(item, np.ndarray):
-            h, w = item.shape[:2]
-        else:
-            info = raster_info(item)
-            h, w = info.height, info.width
-        th, tw = min(size, h), min(size, w)
-        row, col = int(rng.integers(0, h - th + 1)), int(rng.integers(0, w - tw + 1))
-        if isinstance(item, np.ndarray):
-            arr = item[row:row + th, col:col + tw]
-        else:
-            from rasterio.windows import Window
-
-            arr = read_raster(item, window=Window(col, row, tw, th))
-        if arr.ndim == 2:
-            arr = arr[:, :, None]
-        if arr.shape[2] != meta.in_channels:
-            raise DataError(f"image has {arr.shape[2]} bands but the model expects {meta.in_channels}",
-                            None if isinstance(item, np.ndarray) else item)
-        tile = (arr.astype(np.float32) - mean) / std
-        pad = ((0, size - th), (0, size - tw), (0, 0))
-        tiles.append(np.pad(tile, pad, mode="reflect" if min(th, tw) > 1 else "edge").transpose(2, 0, 1))
+    with contextlib.ExitStack() as stack:
+        # the same sources, band selection, validity and normalisation as prediction
+        sources = [stack.enter_context(open_source(item, bands=getattr(meta, "band_indexes", None)))
+                   for item in images]
+        for source in sources:
+            check_band_count(source, meta.in_channels)
+        for i in range(n):
+            source = sources[i % len(sources)]
+            h, w = source.height, source.width
+            th, tw = min(size, h), min(size, w)
+            row, col = int(rng.integers(0, h - th + 1)), int(rng.integers(0, w - tw + 1))
+            pixels, valid = source.read_masked(Window(col, row, tw, th))
+            tile = normaliser(pixels)
+            if valid is not None:
+                tile[~valid] = 0.0  # invalid pixels reach the model as the band mean, as in prediction
+            pad = ((0, size - th), (0, size - tw), (0, 0))
+            tiles.append(np.pad(tile, pad, mode="reflect" if min(th, tw) > 1 else "edge").transpose(2, 0, 1))
     return np.stack(tiles).astype(np.float32)
 
 

@@ -16,12 +16,13 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    "Prediction": "engine",
+    "Prediction": "api",
     "PredictionCancelled": "engine",
-    "predict_array": "engine",
-    "predict_file": "engine",
-    "output_paths": "engine",
-    "PredictOptions": "engine",
+    "predict_array": "api",
+    "predict_file": "api",
+    "predict_source": "engine",
+    "output_paths": "options",
+    "PredictOptions": "options",
     "Backend": "backends",
     "TorchBackend": "backends",
     "as_backend": "backends",
