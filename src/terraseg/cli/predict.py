@@ -40,6 +40,13 @@ def predict_command(
                                    help="Simplification tolerance (CRS units, pixels if not georeferenced)."),
     recursive: bool = typer.Option(False, "--recursive", "-r", help="Descend into sub-folders of input folders."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Predict again even when all outputs exist."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1,
+                                          help="Predict on a local Dask cluster of this many processes."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", envvar="TERRASEG_SCHEDULER",
+                                            help="Submit to a running Dask scheduler (tcp://host:8786)."),
+    block_rows: Optional[int] = typer.Option(None, "--block-rows", min=0,
+                                             help="With --workers/--scheduler: split scenes into blocks of this "
+                                                  "many tile rows (0: never; default: automatic)."),
 ) -> None:
     """Predict MODEL on every INPUT at full resolution and write the outputs into --out.
 
@@ -73,6 +80,10 @@ def predict_command(
                              tta=tta_mode if tta else False, color=color, overlay=overlay, areas=areas,
                              confidence=confidence, probabilities=probabilities, vector=vector,
                              min_area=min_area, simplify=simplify, overlay_max_size=overlay_size)
+    if workers is not None or scheduler:
+        from terraseg.predict.dask.cluster import require_distributed
+
+        require_distributed()  # before the model is loaded: without Dask, say how to install it
     calibration = None
     if precision in ("int8", "auto"):  # calibrate / check reduced precision on the imagery to predict
         from terraseg.predict.batch import expand_inputs
@@ -85,7 +96,8 @@ def predict_command(
     def log(line: str) -> None:
         console.print(f"[bold red]failed:[/] {line}", highlight=False, soft_wrap=True)
 
-    result = predict_batch(runner, inputs, out, options, resume=not overwrite, recursive=recursive, log=log)
+    result = predict_batch(runner, inputs, out, options, resume=not overwrite, recursive=recursive, log=log,
+                           workers=workers, scheduler=scheduler or None, block_rows=block_rows)
     summary = f"{len(result.done)} predicted, {len(result.skipped)} skipped (already done), {len(result.failed)} failed"
     console.print(f"{summary}; outputs in {out}", highlight=False, soft_wrap=True)
     if not result.ok:

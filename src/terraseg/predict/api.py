@@ -101,13 +101,29 @@ def predict_file(model, input_path, out_dir: str | Path, options: PredictOptions
     a failure or cancellation leaves no output behind. ``extra_sinks`` receive the strips too (the
     desktop app attaches its display sink there).
     """
-    from terraseg._io import atomic_path
-    from terraseg.predict.sinks import file_sinks
-
     opts = with_overrides(options, overrides)
     backend = _backend(model, device=device, precision=precision)
     meta = backend.meta
     tile, ov = validate(opts, meta)
+    with file_outputs(meta, input_path, out_dir, opts, name=name, extra_sinks=extra_sinks) as (source, sinks, paths):
+        predict_source(backend, source, sinks, tile_size=tile, overlap=ov, batch_size=opts.batch_size,
+                       blend=opts.blend, tta=opts.tta, ignore=ignore_value(meta), progress=progress,
+                       cancel=cancel)
+    return paths
+
+
+@contextlib.contextmanager
+def file_outputs(meta, input_path, out_dir: str | Path, opts: PredictOptions, *, name: str | None = None,
+                 extra_sinks=()):
+    """Open ``input_path`` and the sinks writing its outputs; yields ``(source, sinks, paths)``.
+
+    The sinks write under temporary names, renamed onto ``paths`` only when the block exits without
+    error. :func:`predict_file` feeds them from the engine; the block join of a split scene
+    (``terraseg.predict.dask.join``) feeds them from the block files, so both write the same files.
+    """
+    from terraseg._io import atomic_path
+    from terraseg.predict.sinks import file_sinks
+
     out_dir = Path(out_dir)
     with contextlib.ExitStack() as stack:
         if not uses_pillow(input_path):
@@ -121,10 +137,7 @@ def predict_file(model, input_path, out_dir: str | Path, options: PredictOptions
         out_dir.mkdir(parents=True, exist_ok=True)
         tmp = {key: stack.enter_context(atomic_path(p)) for key, p in paths.items()}
         sinks = file_sinks(tmp, opts, png=uses_pillow(input_path), input=str(input_path)) + list(extra_sinks)
-        predict_source(backend, source, sinks, tile_size=tile, overlap=ov, batch_size=opts.batch_size,
-                       blend=opts.blend, tta=opts.tta, ignore=ignore_value(meta), progress=progress,
-                       cancel=cancel)
-    return paths
+        yield source, sinks, paths
 
 
 __all__ = ["Prediction", "predict_array", "predict_file", "model_bands", "tile_settings"]
