@@ -27,13 +27,12 @@ def test_predict_removes_stale_part_files(tiny_bundle, sample_dataset, tmp_path,
     out = tmp_path / "pred"
     out.mkdir()
     stale = _stale(out, "scene_000_classes", ".part.png")
-    alive = _stale(out, "scene_000_color", ".part.png", pid=1)  # pid 1 runs: maybe another predict's file
     user = out / ".notes.part.txt"  # a user's hidden file that merely looks similar
     user.write_text("mine")
     image = sorted((sample_dataset.parent / "images").iterdir())[0]
     code, _, err = run(["predict", tiny_bundle, image, "-o", out, "--no-overlay", "--no-areas"], capsys)
     assert code == 0, err
-    assert not stale.exists() and alive.exists() and user.exists()
+    assert not stale.exists() and user.exists()
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
         "scene_000_classes.png", "scene_000_color.png"]
 
@@ -47,8 +46,16 @@ def test_chip_removes_stale_partial_folders(sample_dataset, tmp_path, capsys):
     assert len(list((tmp_path / "chips").rglob("*.png"))) == 2 * 6 * 4  # images and masks, 4 chips each
 
 
-def test_temporaries_carry_the_process_id():
+def test_temporaries_carry_the_process_id_and_live_ones_are_kept(tmp_path):
+    from terraseg._io import clean_stale_temporaries
+
     assert temp_prefix("x") == f".x.{os.getpid()}-"
+    dead = _stale(tmp_path, "x", ".part.tif")
+    live = _stale(tmp_path, "x", ".part.tif", pid=1)  # pid 1 runs: another process may still write it
+    old_style = tmp_path / ".x.abcd1234.part.tif"  # no process id: from an older terraseg, stale
+    old_style.write_bytes(b"")
+    assert sorted(clean_stale_temporaries(tmp_path)) == sorted([dead, old_style])
+    assert live.exists()
 
 
 def test_failed_int8_export_removes_the_fp32_file(tiny_bundle, tmp_path, capsys):
