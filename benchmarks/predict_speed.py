@@ -102,9 +102,9 @@ def matmul_peak_gflops(n: int = 2048, repeats: int = 6) -> float:
 
 
 def flops_per_tile(bundle, tile: int) -> int:
-    from terraseg import models
+    from terraseg.models.complexity import count_flops
 
-    _, flops = models.count(bundle.model, size=tile, in_channels=bundle.meta.in_channels,
+    _, flops = count_flops(bundle.model, size=tile, in_channels=bundle.meta.in_channels,
                             num_classes=bundle.meta.num_classes)
     return int(flops)
 
@@ -285,7 +285,7 @@ def bench_dubai(bundle_path: Path, onnx_path: Path, limit: int | None, naive_siz
     from terraseg.metrics import ConfusionMatrix, compute_metrics
     from terraseg.predict.engine import predict_array
     from terraseg.predict.onnx_backend import read_onnx_meta
-    from terraseg.predict.quantize import calibration_tiles
+    from terraseg.export.quantize import calibration_tiles
 
     spec = load_spec(DUBAI_SPEC)
     items = [s for s in spec.labelled() if s.group in TEST_GROUPS]
@@ -341,7 +341,8 @@ def bench_dubai(bundle_path: Path, onnx_path: Path, limit: int | None, naive_siz
 
 def rss_child(scene: str, bundle: str, out: str, backend: str) -> None:
     """Child process: predict the big scene and print time + own peak RSS as JSON."""
-    from terraseg.predict import load_backend, predict_file
+    from terraseg.predict import predict_file
+    from terraseg.runtime import load_backend
 
     t = time.perf_counter()
     model = load_backend(bundle, backend=backend)

@@ -77,7 +77,7 @@ def test_pickle_is_not_a_model(tmp_path):
         ("not json", "unreadable bundle metadata"),
         ("[1, 2]", "not a JSON object"),
         ('{"format": "other"}', "not a terraseg bundle"),
-        ('{"format": "terraseg-bundle", "format_version": 1, "architecture": "unet"}', "lacks"),
+        ('{"format": "terraseg-bundle", "format_version": 1, "architecture": "unet"}', "key 'in_channels': missing"),
     ],
 )
 def test_bad_metadata_is_one_clear_error(tmp_path, content, message):

@@ -54,7 +54,8 @@ def test_backend_reads_metadata_and_matches_torch(onnx_model, tiny_bundle):
 
 def test_onnx_class_map_equals_torch_on_sample_images(onnx_model, tiny_bundle, sample_dataset):
     from terraseg.data.raster import read_raster
-    from terraseg.predict import load_backend, predict_array
+    from terraseg.predict import predict_array
+    from terraseg.runtime import load_backend
 
     onnx_backend = load_backend(onnx_model, backend="onnx")
     torch_backend = load_backend(tiny_bundle, backend="torch")
@@ -95,11 +96,14 @@ def test_predict_with_onnx_backend_never_imports_torch(onnx_model, sample_datase
 
 
 def test_int8_is_quantised_cached_and_close_to_fp32(onnx_model, tmp_path, sample_dataset):
+    from terraseg.export.quantize import calibration_tiles
     from terraseg.predict.onnx_backend import OnnxBackend, read_onnx_meta
-    from terraseg.predict.quantize import calibration_tiles
+    from terraseg.runtime import load_backend
 
     fp32 = OnnxBackend(onnx_model)
-    q = OnnxBackend(onnx_model, precision="int8", cache_dir=tmp_path / "c")
+    with pytest.raises(ModelError, match="export --int8"):  # the backend itself never quantises
+        OnnxBackend(onnx_model, precision="int8")
+    q = load_backend(onnx_model, "onnx", precision="int8", cache_dir=tmp_path / "c")
     assert q.precision == "int8" and q.path.parent == tmp_path / "c" and q.path != onnx_model
     model = onnx.load(str(q.path))
     ops = [n.op_type for n in model.graph.node]
@@ -109,12 +113,12 @@ def test_int8_is_quantised_cached_and_close_to_fp32(onnx_model, tmp_path, sample
     assert json.loads(props["terraseg_export"])["calibration"]["kind"] == "random"
     # Cached: a second backend reuses the same file without rewriting it.
     stamp = q.path.stat().st_mtime_ns
-    again = OnnxBackend(onnx_model, precision="int8", cache_dir=tmp_path / "c")
+    again = load_backend(onnx_model, "onnx", precision="int8", cache_dir=tmp_path / "c")
     assert again.path == q.path and q.path.stat().st_mtime_ns == stamp
     # Calibrated on real tiles of the sample: probabilities stay close to fp32.
     tiles = calibration_tiles(_images(sample_dataset), fp32.meta, n=6, size=64)
     assert tiles.shape == (6, 3, 64, 64) and abs(float(tiles.mean())) < 2
-    calibrated = OnnxBackend(onnx_model, precision="int8", calibration=tiles, cache_dir=tmp_path / "c")
+    calibrated = load_backend(onnx_model, "onnx", precision="int8", calibration=tiles, cache_dir=tmp_path / "c")
     assert calibrated.path != q.path
     x = calibration_tiles(_images(sample_dataset), fp32.meta, n=4, size=96, seed=5)
     a, b = fp32(x), calibrated(x)
@@ -145,10 +149,26 @@ def test_bad_onnx_files_raise_model_error(tmp_path, onnx_model):
 
 def test_bundle_folder_is_exported_once_into_the_cache(tiny_bundle, tmp_path):
     from terraseg.predict.onnx_backend import OnnxBackend
+    from terraseg.runtime import load_backend
 
-    backend = OnnxBackend(tiny_bundle, cache_dir=None)
+    with pytest.raises(ModelError, match="terraseg export"):  # torch-free: no export in the backend
+        OnnxBackend(tiny_bundle)
+    backend = load_backend(tiny_bundle, "onnx")
     assert backend.path.suffix == ".onnx" and backend.path.parent == tmp_path / "cache"
     assert backend.meta.classes == read_meta(tiny_bundle).classes
+
+
+def test_threads_follow_physical_cores(onnx_model, monkeypatch):
+    import psutil
+
+    from terraseg.predict.onnx_backend import OnnxBackend
+
+    cores = min(psutil.cpu_count(logical=False), len(os.sched_getaffinity(0)))
+    backend = OnnxBackend(onnx_model)
+    assert backend.threads == cores and f"{cores} threads" in backend.describe()
+    assert backend.session.get_session_options().intra_op_num_threads == cores
+    monkeypatch.setenv("TERRASEG_THREADS", "1")
+    assert OnnxBackend(onnx_model).threads == 1
 
 
 def test_backend_works_with_onnxruntime_alone(onnx_model):

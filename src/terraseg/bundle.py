@@ -16,12 +16,15 @@ import datetime as _dt
 import json
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from terraseg import __version__
 from terraseg.errors import ModelError
+from terraseg.schemas._validate import KeyProblem, validate
 
 WEIGHTS_NAME = "model.safetensors"
 META_NAME = "bundle.json"
@@ -29,50 +32,99 @@ FORMAT = "terraseg-bundle"
 FORMAT_VERSION = 1
 
 
-@dataclass
-class BundleMeta:
-    """Everything needed to rebuild a model and use it on new imagery."""
+_Finite = Annotated[float, Field(allow_inf_nan=False)]
+_Level = Annotated[int, Field(ge=0, le=255)]
 
-    architecture: str
-    in_channels: int
-    num_classes: int
-    classes: list[str]
-    colors: list[list[int]]
-    options: dict[str, Any] = field(default_factory=dict)
-    ignore_index: int = 255
-    mean: list[float] | None = None  # per band, in raw pixel units (e.g. 0..255 for uint8)
-    std: list[float] | None = None
-    tile_size: int = 512  # training crop size, a good default prediction tile
-    metrics: dict[str, Any] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)
-    terraseg_version: str = __version__
-    created: str = ""
+
+class BundleMeta(BaseModel):
+    """Everything needed to rebuild a model and use it on new imagery (the schema of bundle.json)."""
+
+    # unknown keys are ignored so that a bundle from a newer terraseg of the same format still loads
+    model_config = ConfigDict(extra="ignore", title="terraseg bundle.json")
+
+    architecture: str = Field(min_length=1, description="model registry name (`terraseg models list`)")
+    in_channels: int = Field(ge=1, description="number of input bands")
+    num_classes: int = Field(ge=1, le=255, description="number of classes")
+    classes: list[str] = Field(description="class names, one per class")
+    colors: list[Annotated[list[_Level], Field(min_length=3, max_length=3)]] = Field(
+        description="RGB colour per class, [r, g, b] with 0..255")
+    options: dict[str, Any] = Field(default_factory=dict, description="keyword options of the model builder")
+    ignore_index: _Level = Field(255, description="class index meaning 'no class' in masks and predictions")
+    mean: list[_Finite] | None = Field(None, description="per-band mean in raw pixel units (e.g. 0..255 for uint8)")
+    std: list[Annotated[float, Field(gt=0, allow_inf_nan=False)]] | None = Field(
+        None, description="per-band standard deviation in raw pixel units (> 0)")
+    tile_size: int = Field(512, ge=8, description="training crop size, a good default prediction tile")
+    band_indexes: list[Annotated[int, Field(ge=1)]] | None = Field(
+        None, description="1-based band indexes the model was trained on (GDAL order); null = the first "
+                          "in_channels bands")
+    resolution: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = Field(
+        None, description="ground sampling distance of the training imagery in metres per pixel")
+    metrics: dict[str, Any] = Field(default_factory=dict, description="validation metrics of the model")
+    extra: dict[str, Any] = Field(default_factory=dict, description="free-form provenance (dataset, run, ...)")
+    terraseg_version: str = Field(__version__, description="terraseg version that wrote the bundle")
+    created: str = Field("", description="UTC time the bundle was written (ISO 8601)")
+
+    @model_validator(mode="after")
+    def _lengths(self) -> "BundleMeta":
+        n, bands = self.num_classes, self.in_channels
+        for key, values, want, by in (("classes", self.classes, n, "num_classes"), ("colors", self.colors, n, "num_classes"),
+                                      ("mean", self.mean, bands, "in_channels"), ("std", self.std, bands, "in_channels"),
+                                      ("band_indexes", self.band_indexes, bands, "in_channels")):
+            if values is not None and len(values) != want:
+                raise KeyProblem(key, f"must have {want} item(s) ({by} is {want}), got {len(values)}")
+        if (self.mean is None) != (self.std is None):
+            raise KeyProblem("std" if self.std is None else "mean", "mean and std go together; give both or neither")
+        if self.ignore_index < n:
+            raise KeyProblem("ignore_index", f"{self.ignore_index} is a class index (there are {n} classes)")
+        return self
 
     def to_json(self) -> dict[str, Any]:
-        d = asdict(self)
-        d = {"format": FORMAT, "format_version": FORMAT_VERSION, **d}
+        d = {"format": FORMAT, "format_version": FORMAT_VERSION, **self.model_dump()}
         if not d["created"]:
             d["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         return d
 
     @classmethod
-    def from_json(cls, d: dict[str, Any], path: str | Path | None = None) -> "BundleMeta":
+    def from_json(cls, d: Any, path: str | Path | None = None) -> "BundleMeta":
+        """Validate a bundle.json mapping; any problem is one ``ModelError`` naming the key."""
+        if not isinstance(d, dict):
+            raise ModelError("bundle metadata is not a JSON object", path)
         if d.get("format") != FORMAT:
             raise ModelError(f"not a terraseg bundle (missing \"format\": \"{FORMAT}\")", path)
-        if int(d.get("format_version", 0)) > FORMAT_VERSION:
-            raise ModelError(
-                f"bundle format version {d.get('format_version')} is newer than this terraseg "
-                f"understands ({FORMAT_VERSION}); upgrade terraseg", path)
-        known = {f for f in cls.__dataclass_fields__}
-        missing = [k for k in ("architecture", "in_channels", "num_classes", "classes", "colors") if k not in d]
-        if missing:
-            raise ModelError(f"bundle metadata lacks {', '.join(missing)}", path)
-        meta = cls(**{k: v for k, v in d.items() if k in known})
-        if len(meta.classes) != meta.num_classes or len(meta.colors) != meta.num_classes:
-            raise ModelError(
-                f"bundle lists {len(meta.classes)} class names and {len(meta.colors)} colours "
-                f"for {meta.num_classes} classes", path)
-        return meta
+        version = d.get("format_version", 0)
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise ModelError(f"key 'format_version': must be an integer, got {version!r}", path)
+        if version > FORMAT_VERSION:
+            raise ModelError(f"bundle format version {version} is newer than this terraseg understands "
+                             f"({FORMAT_VERSION}); upgrade terraseg", path)
+        body = {k: v for k, v in d.items() if k not in ("format", "format_version")}
+        return validate(_StrictMeta, body, path, error=ModelError).meta()
+
+
+class _StrictMeta(BundleMeta):
+    """bundle.json as read from disk: JSON types only (a string is not an integer)."""
+
+    model_config = ConfigDict(strict=True)
+
+    def meta(self) -> BundleMeta:
+        return BundleMeta.model_construct(**{k: getattr(self, k) for k in BundleMeta.model_fields})
+
+
+def bundle_json_schema() -> dict[str, Any]:
+    """JSON Schema of bundle.json (``format`` and ``format_version`` included)."""
+    schema = BundleMeta.model_json_schema()
+    schema["properties"] = {"format": {"const": FORMAT}, "format_version": {"type": "integer", "maximum": FORMAT_VERSION},
+                            **schema["properties"]}
+    schema["required"] = ["format", *schema.get("required", [])]
+    return schema
+
+
+def is_onnx_model(path: str | Path) -> bool:
+    """Whether ``path`` is an exported ONNX model (an ``.onnx`` file, or a folder holding ``model.onnx``
+    and no bundle) rather than a bundle: the one place terraseg tells model kinds apart."""
+    p = Path(path)
+    return p.suffix.lower() == ".onnx" or (p.is_dir() and (p / "model.onnx").is_file()
+                                           and not (p / META_NAME).is_file())
 
 
 def _resolve(path: str | Path) -> Path:
@@ -97,8 +149,6 @@ def read_meta(path: str | Path) -> BundleMeta:
         d = json.loads(meta_file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelError(f"unreadable bundle metadata ({exc.__class__.__name__}: {exc})", meta_file) from None
-    if not isinstance(d, dict):
-        raise ModelError("bundle metadata is not a JSON object", meta_file)
     return BundleMeta.from_json(d, meta_file)
 
 

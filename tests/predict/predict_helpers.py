@@ -11,6 +11,9 @@ COLORS = [[0, 0, 255], [128, 128, 128], [200, 30, 30], [0, 160, 0], [210, 180, 1
 
 
 def make_meta(bands: int = 3, num_classes: int = 5, tile_size: int = 32, mean=None, std=None) -> BundleMeta:
+    # identity normalisation unless asked: the stand-in backends read raw pixel values
+    mean = [0.0] * bands if mean is None else mean
+    std = [1.0] * bands if std is None else std
     return BundleMeta(architecture="standin", in_channels=bands, num_classes=num_classes,
                       classes=CLASSES[:num_classes], colors=COLORS[:num_classes], mean=mean, std=std,
                       tile_size=tile_size)

@@ -5,7 +5,8 @@ import pytest
 
 from terraseg.errors import ConfigError
 from terraseg.predict.blend import window_2d
-from terraseg.predict.engine import infer, predict_array
+from terraseg.predict.api import predict_array
+from terraseg.predict.engine import infer
 from terraseg.predict.tiler import TileGrid, axis_starts, resolve_overlap, tile_windows
 
 from predict_helpers import PixelBackend, make_meta, position_image

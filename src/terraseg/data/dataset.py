@@ -6,8 +6,8 @@
   budget: a JPEG is decoded once per worker, not once per crop.
 * Which image and where: ``terraseg.data.crops`` (``sampling`` mode uniform or area, and
   ``class_balance``, the share of crops centred on a pixel of a randomly chosen class).
-* Images are normalised per band with ``(x - mean) / std`` (the dataset's ``mean``/``std``, else
-  127.5/64); nodata and non-finite pixels become 0 (the band mean) and ignore in the mask.
+* Images are normalised per band by ``terraseg.normalisation.Normaliser`` (the dataset's
+  ``mean``/``std``, else its defaults; the same rule prediction uses); nodata and non-finite pixels become 0 (the band mean) and ignore in the mask.
 * ``augment`` is an albumentations pipeline declared as a list of ``{name: ..., p: ..., ...}``
   mappings (YAML), validated against albumentations. Geometric transforms fill the borders they
   create with 0 in the image and the ignore index in the mask; ``CoarseDropout`` holes become ignore.
@@ -31,11 +31,10 @@ from torch.utils.data import Dataset
 from terraseg.data.crops import CropPicker, crop_window
 from terraseg.data.raster import uses_pillow
 from terraseg.errors import ConfigError, DataError
+from terraseg.normalisation import Normaliser
 
 #: Half-range (in standard deviations) of the 0..1 float space the albumentations pipeline runs in.
 AUG_RANGE_STD = 4.0
-DEFAULT_MEAN = 127.5
-DEFAULT_STD = 64.0
 #: Default byte budget of the per-process cache of decoded JPG/PNG pairs.
 DEFAULT_CACHE_BYTES = 1 << 30
 
@@ -138,16 +137,8 @@ class SegmentationDataset(Dataset):
             if s.mask is None:
                 raise DataError("image has no mask; training needs a mask for every image", s.image)
         self.ignore_index = int(spec.ignore_index)
-        bands = int(spec.bands)
-        mean = mean if mean is not None else (spec.mean if spec.mean is not None else [DEFAULT_MEAN] * bands)
-        std = std if std is not None else (spec.std if spec.std is not None else [DEFAULT_STD] * bands)
-        self.mean = np.asarray(mean, np.float32).reshape(-1)
-        self.std = np.asarray(std, np.float32).reshape(-1)
-        if self.mean.size != bands or self.std.size != bands:
-            raise ConfigError(f"mean/std have {self.mean.size}/{self.std.size} values but the data set has "
-                              f"{bands} band(s)", spec.path)
-        if np.any(self.std <= 0):
-            raise ConfigError("every std must be > 0", spec.path)
+        self.normaliser = Normaliser.from_spec(spec, mean, std)  # the one rule, shared with prediction
+        self.mean, self.std = self.normaliser.mean, self.normaliser.std
         if crop_size is None:
             self.crop = None
         else:
@@ -246,7 +237,7 @@ class SegmentationDataset(Dataset):
         return z, mask
 
     def normalise(self, image: np.ndarray, nodata: float | None = None) -> np.ndarray:
-        z = (image.astype(np.float32) - self.mean) / self.std
+        z = self.normaliser(image)
         if nodata is not None:
             nd = np.isnan(image).all(axis=-1) if np.isnan(nodata) else (image == nodata).all(axis=-1)
             z[nd] = 0.0

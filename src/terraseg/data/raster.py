@@ -1,8 +1,8 @@
-"""Raster I/O: one place that reads and writes images and masks.
+"""Raster I/O helpers: whole-raster reads and header info over the source contract, and writing.
 
-JPG/PNG (and other plain image formats) go through Pillow; TIFF/GeoTIFF (and anything else GDAL
-reads) go through rasterio with windowed reads. Arrays are ``(H, W, bands)``. Every failure caused
-by the file (missing, truncated, not an image) raises :class:`~terraseg.errors.DataError` naming it.
+Reading goes through :mod:`terraseg.data.source` (the one reader); this module adds the
+convenience of reading a whole file (``read_raster``), its header (``raster_info``), writing
+images and masks atomically (``write_raster``) and listing the rasters of a folder.
 """
 
 from __future__ import annotations
@@ -15,19 +15,16 @@ from typing import Any
 import numpy as np
 
 from terraseg._io import atomic_path
+from terraseg.data.source import PIL_SUFFIXES, RASTER_SUFFIXES, RASTERIO_SUFFIXES, open_source, uses_pillow
 from terraseg.errors import DataError
 
-#: Suffixes read with Pillow (no georeference).
-PIL_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"})
-#: Suffixes read with rasterio.
-RASTERIO_SUFFIXES = frozenset({".tif", ".tiff", ".vrt", ".img", ".jp2"})
-#: Every suffix terraseg treats as a raster when listing a folder.
-RASTER_SUFFIXES = PIL_SUFFIXES | RASTERIO_SUFFIXES
-
+__all__ = ["RasterInfo", "raster_info", "read_raster", "write_raster", "list_rasters", "is_raster_file", "uses_pillow",
+           "PIL_SUFFIXES", "RASTERIO_SUFFIXES", "RASTER_SUFFIXES"]
 
 @dataclass(frozen=True)
 class RasterInfo:
-    """Header information of a raster (no pixels read)."""
+    """Header information of a raster (no pixels read). ``count`` is the model band count (alpha
+    excluded: an alpha band is the validity mask, see :mod:`terraseg.data.source`)."""
 
     path: str
     width: int
@@ -48,119 +45,20 @@ class RasterInfo:
         return self.crs is not None
 
 
-def uses_pillow(path: str | Path) -> bool:
-    return Path(path).suffix.lower() in PIL_SUFFIXES
-
-
-_PIL_MODE_INFO = {
-    "1": (1, "uint8"), "L": (1, "uint8"), "P": (3, "uint8"), "LA": (2, "uint8"), "RGB": (3, "uint8"),
-    "RGBA": (4, "uint8"), "CMYK": (4, "uint8"), "YCbCr": (3, "uint8"), "I;16": (1, "uint16"),
-    "I;16B": (1, "uint16"), "I;16L": (1, "uint16"), "I": (1, "int32"), "F": (1, "float32"),
-}
-
-
-def _open_pil(path: Path):
-    from PIL import Image, UnidentifiedImageError
-
-    if not path.exists():
-        raise DataError("file not found", path)
-    Image.MAX_IMAGE_PIXELS = None  # satellite scenes are legitimately huge
-    try:
-        return Image.open(path)
-    except UnidentifiedImageError:
-        raise DataError("not a readable image (unknown or corrupt format)", path) from None
-    except OSError as exc:
-        raise DataError(f"cannot open image ({exc})", path) from None
-
-
-def _open_rasterio(path: Path):
-    import rasterio
-    from rasterio.errors import NotGeoreferencedWarning, RasterioError
-
-    if not path.exists():
-        raise DataError("file not found", path)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            return rasterio.open(path)
-    except RasterioError as exc:
-        raise DataError(f"not a readable raster ({_short(exc)})", path) from None
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:200]
-
-
 def raster_info(path: str | Path) -> RasterInfo:
     """Width, height, band count, dtype, CRS, transform and nodata of a raster, without reading pixels."""
-    path = Path(path)
-    if uses_pillow(path):
-        with _open_pil(path) as img:
-            count, dtype = _PIL_MODE_INFO.get(img.mode, (len(img.getbands()), "uint8"))
-            if img.mode == "P":  # read_raster expands palettes into colours
-                count = 4 if "transparency" in img.info else 3
-            return RasterInfo(str(path), img.width, img.height, count, dtype, driver=img.format or "")
-    with _open_rasterio(path) as ds:
-        transform = ds.transform if (ds.crs is not None or not ds.transform.is_identity) else None
-        return RasterInfo(str(path), ds.width, ds.height, ds.count, ds.dtypes[0], ds.crs, transform,
-                          ds.nodata, ds.driver)
+    with open_source(path) as src:
+        driver = getattr(getattr(src, "ds", None), "driver", "") or getattr(getattr(src, "_img", None), "format", "")
+        return RasterInfo(str(path), src.width, src.height, src.count, src.dtype, src.crs, src.transform,
+                          src.nodata, driver or "")
 
 
-def _window_bounds(window, width: int, height: int, path: Path) -> tuple[int, int, int, int]:
-    col, row = int(round(window.col_off)), int(round(window.row_off))
-    w, h = int(round(window.width)), int(round(window.height))
-    if col < 0 or row < 0 or col + w > width or row + h > height or w <= 0 or h <= 0:
-        raise DataError(f"window {col},{row} {w}x{h} lies outside the {width}x{height} image", path)
-    return col, row, w, h
-
-
-def read_raster(path: str | Path, window=None, *, mode: str | None = None,
-                palette_indices: bool = False) -> np.ndarray:
-    """Read a raster (or a ``rasterio.windows.Window`` of it) as ``(H, W, bands)``.
-
-    Palette ("P") PNGs are expanded into their colours (RGB, or RGBA when the palette has
-    transparency) because their index order differs from file to file; ``palette_indices=True``
-    returns the raw palette indices instead (one band). ``mode`` (Pillow formats only) converts
-    to a Pillow mode first, e.g. ``"RGB"``.
-    """
-    path = Path(path)
-    if uses_pillow(path):
-        img = _open_pil(path)
-        try:
-            with img:
-                if img.mode == "P" and not palette_indices:
-                    img = img.convert("RGBA" if "transparency" in img.info else "RGB")
-                if mode is not None and img.mode != mode and not (palette_indices and img.mode == "P"):
-                    img = img.convert(mode)
-                elif img.mode in ("1", "CMYK", "YCbCr", "LA"):
-                    img = img.convert("L" if img.mode in ("1", "LA") else "RGB")
-                if window is not None:
-                    col, row, w, h = _window_bounds(window, img.width, img.height, path)
-                    img = img.crop((col, row, col + w, row + h))
-                arr = np.asarray(img)
-        except DataError:
-            raise
-        except (OSError, SyntaxError, ValueError) as exc:
-            raise DataError(f"cannot read image, the file is corrupt or truncated ({_short(exc)})",
-                            path) from None
-        if arr.dtype == np.int32 and img.mode.startswith("I;16"):
-            arr = arr.astype(np.uint16)
-        if arr.ndim == 2:
-            arr = arr[:, :, None]
-        return np.ascontiguousarray(arr)
-
-    from rasterio.errors import RasterioError
-
-    with _open_rasterio(path) as ds:
-        if window is not None:
-            _window_bounds(window, ds.width, ds.height, path)
-        try:
-            arr = ds.read(window=window)
-        except RasterioError as exc:
-            raise DataError(f"cannot read raster, the file is corrupt or truncated ({_short(exc)})",
-                            path) from None
-    return np.ascontiguousarray(np.moveaxis(arr, 0, -1))
+def read_raster(path: str | Path, window=None, *, bands=None, palette_indices: bool = False) -> np.ndarray:
+    """Read a raster (or a ``rasterio.windows.Window`` of it) as ``(H, W, bands)`` through the source
+    contract (:func:`terraseg.data.source.open_source`): alpha is left out, palettes are expanded
+    into colours unless ``palette_indices=True`` (index masks), ``bands`` selects 1-based bands."""
+    with open_source(path, bands=bands, palette_indices=palette_indices) as src:
+        return np.ascontiguousarray(src.read(window))
 
 
 def _as_hwc(array: np.ndarray, path: Path) -> np.ndarray:
@@ -263,8 +161,16 @@ def _fits(value: float, dtype: np.dtype) -> bool:
     return lim.min <= value <= lim.max
 
 
-def list_rasters(folder: str | Path) -> list[Path]:
-    """Every raster file under ``folder`` (recursively), sorted; hidden files are skipped."""
+def is_raster_file(path: str | Path) -> bool:
+    """A visible file whose suffix terraseg reads as a raster."""
+    p = Path(path)
+    return p.is_file() and p.suffix.lower() in RASTER_SUFFIXES and not p.name.startswith(".")
+
+
+def list_rasters(folder: str | Path, recursive: bool = True) -> list[Path]:
+    """Every raster file in ``folder`` (and below it when ``recursive``), sorted; hidden files and
+    folders are skipped."""
     folder = Path(folder)
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in RASTER_SUFFIXES
+    found = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(p for p in found if is_raster_file(p)
                   and not any(part.startswith(".") for part in p.relative_to(folder).parts))

@@ -6,7 +6,7 @@ Example (paths are relative to the YAML's folder, or to ``root`` when given; spa
     root: ../../shared/datasets/dubai-mbrsc
     images: "Tile */images/*.jpg"      # a folder, a glob, or a list of them
     masks: "Tile */masks/*.png"
-    bands: 3
+    bands: 3                           # or band indexes to select, e.g. [4, 3, 2]
     classes:
       - {name: Building, color: "#3C1098"}
       - {name: Land, color: [132, 41, 246]}
@@ -15,9 +15,9 @@ Example (paths are relative to the YAML's folder, or to ``root`` when given; spa
     group: 'Tile \\d+'                  # regex on the image path: samples of one group stay together
     split: splits/dubai.json           # optional default split file
 
-Images and masks are paired by what the wildcards match (``Tile 1/images/image_part_001.jpg`` and
-``Tile 1/masks/image_part_001.png`` both match ``("1", "image_part_001")``); for a folder, by the
-path below it without the suffix. Index masks use ``value:`` instead of ``color:`` per class.
+Every key, its type, default and meaning is in ``terraseg.schemas.dataset.DatasetFile`` (and the
+shipped JSON Schema ``terraseg/schemas/dataset.schema.json``). Images and masks pair as described
+in ``terraseg.data.pairing``. Index masks use ``value:`` instead of ``color:`` per class.
 """
 
 from __future__ import annotations
@@ -26,20 +26,16 @@ import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable
 
 import numpy as np
 
-from terraseg.data.palette import Color, colorize, default_colors, parse_color, rgb_to_index, to_hex, values_to_index
+from terraseg.data.pairing import group_of as _group_of
+from terraseg.data.pairing import relkey as _relkey
+from terraseg.data.pairing import resolve_patterns as _resolve
+from terraseg.data.palette import Color, colorize, mask_to_index, to_hex
 from terraseg.data.raster import RASTER_SUFFIXES, RasterInfo, raster_info, read_raster
 from terraseg.errors import ConfigError, DataError
-
-KNOWN_KEYS = {
-    "name", "description", "root", "images", "masks", "classes", "ignore", "ignore_colors", "ignore_values",
-    "ignore_index", "mask_type", "unknown", "bands", "nodata", "group", "split", "mean", "std", "augment",
-    "extra",
-}
-_GLOB_CHARS = re.compile(r"[*?\[]")
 
 
 @dataclass(frozen=True)
@@ -80,7 +76,9 @@ class DatasetSpec:
     ignore_values: list[int] = field(default_factory=list)
     ignore_index: int = 255
     unknown: str = "ignore"  # what read_pair does with mask colours/values no class owns: ignore | error
-    bands: int = 3
+    bands: int = 3  # band count (after band_indexes selects bands)
+    band_indexes: list[int] | None = None  # 1-based bands to read (GDAL order); None = all
+    resolution: float | None = None  # metres per pixel for images without georeferencing
     nodata: float | None = None
     group: str | None = None
     split_file: Path | None = None
@@ -89,6 +87,14 @@ class DatasetSpec:
     augment: list[dict[str, Any]] | None = None
     description: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    color_tolerance: int = 0  # largest per-channel difference to a class colour that still matches
+    color_snap: float | None = None  # snap to the nearest class colour within this Euclidean RGB distance
+    mask_channel: int | None = None  # class values in this channel of an RGB mask
+    max_ignored_share: float = 0.5  # refuse a description that ignores more of the mask pixels
+
+    @property
+    def band_count(self) -> int:
+        return self.bands
 
     # ---------------------------------------------------------------- classes
     @property
@@ -112,7 +118,7 @@ class DatasetSpec:
     def _pairs(self) -> tuple[list[Sample], list[Path]]:
         images = _resolve(self.root, self.images, "images")
         if not images:
-            raise DataError(f"no images found for images: {_show(self.images)}", self.path or self.root)
+            raise DataError(f"no images found for images: {', '.join(repr(p) for p in self.images)}", self.path or self.root)
         masks = _resolve(self.root, self.masks, "masks") if self.masks else {}
         group_re = re.compile(self.group) if self.group else None
         samples = []
@@ -178,9 +184,14 @@ class DatasetSpec:
         return cache[sample.image]
 
     def read_image(self, sample: Sample | str | Path, window=None) -> np.ndarray:
-        """The image ``(H, W, bands)`` (or a window of it), checked against ``bands``."""
+        """The image ``(H, W, bands)`` (or a window of it): ``band_indexes`` selected, checked against ``bands``."""
         path = sample.image if isinstance(sample, Sample) else Path(sample)
         img = read_raster(path, window)
+        if self.band_indexes is not None:
+            if max(self.band_indexes) > img.shape[-1]:
+                raise DataError(f"image has {img.shape[-1]} band(s) but the dataset selects bands "
+                                f"{self.band_indexes}", path)
+            return img[:, :, [i - 1 for i in self.band_indexes]]
         if img.shape[-1] != self.bands:
             if img.shape[-1] == 4 and self.bands == 3 and path.suffix.lower() in (".png", ".webp"):
                 img = img[:, :, :3]  # RGBA screenshot-style PNG: drop alpha
@@ -190,16 +201,12 @@ class DatasetSpec:
         return img
 
     def mask_to_index(self, mask: np.ndarray, path: str | Path | None = None) -> tuple[np.ndarray, dict]:
-        """A mask as read from disk -> ``(class index (H, W) uint8, {unknown colour/value: pixels})``."""
-        if self.mask_type == "rgb":
-            if mask.ndim == 3 and mask.shape[-1] < 3:
-                raise DataError(f"mask has {mask.shape[-1]} band(s) but the dataset describes colour masks "
-                                "(classes with 'color'); use 'value' per class for index masks", path)
-            return rgb_to_index(mask, self.colors, self.ignore_colors, self.ignore_index)
-        if mask.ndim == 3 and mask.shape[-1] != 1:
-            raise DataError(f"mask has {mask.shape[-1]} bands but the dataset describes index masks "
-                            "(classes with 'value'); use 'color' per class for colour masks", path)
-        return values_to_index(mask, self.class_values, self.ignore_values, self.ignore_index)
+        """A mask as read from disk -> ``(class index (H, W) uint8, {unknown colour/value: pixels})``: the one rule
+        (:func:`terraseg.data.palette.mask_to_index`) of convert-masks, stats, training and evaluation."""
+        return mask_to_index(mask, mask_type=self.mask_type, colors=self.colors, class_values=self.class_values,
+                             ignore_colors=self.ignore_colors, ignore_values=self.ignore_values,
+                             ignore_index=self.ignore_index, tolerance=self.color_tolerance, snap=self.color_snap,
+                             channel=self.mask_channel, path=path)
 
     def read_mask(self, sample: Sample | str | Path, window=None) -> tuple[np.ndarray, dict]:
         """``(class index mask (H, W) uint8, {unknown colour/value: pixels})`` of a sample's mask."""
@@ -254,7 +261,9 @@ class DatasetSpec:
         d["images"] = self.images[0] if len(self.images) == 1 else list(self.images)
         if self.masks:
             d["masks"] = self.masks[0] if len(self.masks) == 1 else list(self.masks)
-        d["bands"] = self.bands
+        d["bands"] = list(self.band_indexes) if self.band_indexes is not None else self.bands
+        if self.resolution is not None:
+            d["resolution"] = self.resolution
         if self.nodata is not None:
             d["nodata"] = self.nodata
         if self.mask_type == "rgb":
@@ -269,6 +278,10 @@ class DatasetSpec:
         d["ignore_index"] = self.ignore_index
         if self.unknown != "ignore":
             d["unknown"] = self.unknown
+        for key, default in (("color_tolerance", 0), ("color_snap", None), ("mask_channel", None),
+                             ("max_ignored_share", 0.5)):
+            if getattr(self, key) != default:
+                d[key] = getattr(self, key)
         if self.group:
             d["group"] = self.group
         if self.split_file is not None:
@@ -300,238 +313,42 @@ def dump_yaml(d: dict[str, Any]) -> str:
 
 def load_spec(path: str | Path) -> DatasetSpec:
     """Read and validate a dataset YAML (or a folder holding ``dataset.yaml``)."""
-    import yaml
+    from terraseg.schemas._validate import read_yaml
 
     path = Path(path)
     if path.is_dir():
         path = path / "dataset.yaml"
-    if not path.is_file():
-        raise ConfigError("dataset description not found", path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"not valid YAML{where} ({getattr(exc, 'problem', None) or exc})", path) from None
-    except UnicodeDecodeError:
-        raise ConfigError("not a text file", path) from None
-    if not isinstance(data, dict):
-        raise ConfigError("a dataset description must be a YAML mapping with 'images' and 'classes'", path)
+    data = read_yaml(path, what="dataset description")
     return spec_from_dict(data, base_dir=path.resolve().parent, path=path)
 
 
-def spec_from_dict(data: dict[str, Any], base_dir: str | Path = ".", path: str | Path | None = None) -> DatasetSpec:
-    """Validate a dataset mapping; relative paths are taken from ``base_dir``."""
-    where = path if path is not None else None
+def spec_from_dict(data: Any, base_dir: str | Path = ".", path: str | Path | None = None) -> DatasetSpec:
+    """Validate a dataset mapping (``DatasetFile``); relative paths are taken from ``base_dir``."""
+    from terraseg.schemas._validate import validate
+    from terraseg.schemas.dataset import DatasetFile
 
-    def fail(key: str, problem: str):
-        raise ConfigError(f"key '{key}': {problem}", where)
-
-    unknown_keys = sorted(set(data) - KNOWN_KEYS)
-    if unknown_keys:
-        fail(unknown_keys[0], f"unknown key (known keys: {', '.join(sorted(KNOWN_KEYS))})")
-    for key in ("images", "classes"):
-        if data.get(key) in (None, "", []):
-            fail(key, "missing; it is required")
-
+    if not isinstance(data, dict):
+        raise ConfigError("a dataset description must be a YAML mapping with 'images' and 'classes'", path)
+    f = validate(DatasetFile, data, path)
     base_dir = Path(base_dir)
-    root = data.get("root")
-    if root is not None and not isinstance(root, str):
-        fail("root", "must be a path")
-    root_path = (base_dir / root).resolve() if root else base_dir.resolve()
-    if not root_path.is_dir():
-        fail("root", f"folder {root_path} does not exist")
-
-    def patterns(key: str) -> list[str]:
-        v = data.get(key)
-        if v is None:
-            return []
-        vs = [v] if isinstance(v, str) else v
-        if not isinstance(vs, list) or not vs or not all(isinstance(x, str) and x.strip() for x in vs):
-            fail(key, "must be a folder or glob pattern (or a list of them)")
-        return [x.strip() for x in vs]
-
-    images, masks = patterns("images"), patterns("masks")
-
-    # ---- classes
-    raw_classes = data["classes"]
-    if isinstance(raw_classes, dict):
-        raw_classes = [{"name": k, **(v if isinstance(v, dict) else
-                                      {"value": v} if isinstance(v, int) else {"color": v})}
-                       for k, v in raw_classes.items()]
-    if not isinstance(raw_classes, list):
-        fail("classes", "must be a list of {name, color} or {name, value} entries")
-    names: list[str] = []
-    colors: list[Color | None] = []
-    values: list[int | None] = []
-    for i, c in enumerate(raw_classes):
-        k = f"classes[{i}]"
-        if not isinstance(c, dict):
-            fail(k, "must be a mapping such as {name: Water, color: '#E2A929'} or {name: Water, value: 1}")
-        bad = set(c) - {"name", "color", "value"}
-        if bad:
-            fail(f"{k}.{sorted(bad)[0]}", "unknown key (a class has name, color and/or value)")
-        name = c.get("name")
-        if name is None or not str(name).strip():
-            fail(f"{k}.name", "missing; every class needs a name")
-        name = str(name).strip()
-        if name in names:
-            fail(f"{k}.name", f"class name {name!r} appears twice")
-        names.append(name)
-        if c.get("color") is not None:
-            try:
-                colors.append(parse_color(c["color"]))
-            except ValueError as exc:
-                fail(f"{k}.color", str(exc))
-        else:
-            colors.append(None)
-        v = c.get("value")
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
-            fail(f"{k}.value", f"{v!r} is not a non-negative integer")
-        values.append(v)
-    if not names:
-        fail("classes", "is empty")
-
-    mask_type = data.get("mask_type")
-    if mask_type is None:
-        if all(v is not None for v in values):
-            mask_type = "index"
-        elif all(c is not None for c in colors):
-            mask_type = "rgb"
-        else:
-            missing = next(i for i in range(len(names)) if colors[i] is None and values[i] is None) \
-                if any(colors[i] is None and values[i] is None for i in range(len(names))) else \
-                next(i for i in range(len(names)) if colors[i] is None)
-            fail(f"classes[{missing}]", "needs a 'color' (RGB masks) or every class needs a 'value' (index masks)")
-    if mask_type not in ("rgb", "index"):
-        fail("mask_type", f"{mask_type!r} is not 'rgb' or 'index'")
-    if mask_type == "rgb":
-        for i, c in enumerate(colors):
-            if c is None:
-                fail(f"classes[{i}].color", "missing; colour masks need a colour per class")
-        dup = _first_dup(colors)
-        if dup is not None:
-            fail(f"classes[{dup}].color", f"colour {to_hex(colors[dup])} is used by two classes")
-    else:
-        for i, v in enumerate(values):
-            if v is None:
-                fail(f"classes[{i}].value", "missing; index masks need a value per class")
-        dup = _first_dup(values)
-        if dup is not None:
-            fail(f"classes[{dup}].value", f"value {values[dup]} is used by two classes")
-        gen = iter(default_colors(len(names)))
-        colors = [c if c is not None else next(gen) for c in colors]
-    classes = [ClassDef(n, c, v) for n, c, v in zip(names, colors, values)]  # type: ignore[arg-type]
-
-    # ---- ignore
-    ignore_colors: list[Color] = []
-    ignore_values: list[int] = []
-    raw_ignore = data.get("ignore")
-    if raw_ignore is not None and not isinstance(raw_ignore, list):
-        raw_ignore = [raw_ignore]
-    if raw_ignore and isinstance(raw_ignore, list) and len(raw_ignore) == 3 and all(
-            isinstance(x, int) for x in raw_ignore) and mask_type == "rgb":
-        raw_ignore = [raw_ignore]  # ignore: [0, 0, 0] means one colour
-    for i, v in enumerate(raw_ignore or []):
-        if mask_type == "rgb":
-            try:
-                ignore_colors.append(parse_color(v))
-            except ValueError as exc:
-                fail(f"ignore[{i}]", str(exc))
-        else:
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                fail(f"ignore[{i}]", f"{v!r} is not a mask value (index masks ignore values, not colours)")
-            ignore_values.append(v)
-    for key, target, parse in (("ignore_colors", ignore_colors, parse_color), ("ignore_values", ignore_values, int)):
-        for i, v in enumerate(data.get(key) or []):
-            try:
-                target.append(parse(v))
-            except (TypeError, ValueError) as exc:
-                fail(f"{key}[{i}]", str(exc))
-    for c in ignore_colors:
-        if c in colors:
-            fail("ignore", f"colour {to_hex(c)} belongs to class {names[colors.index(c)]!r}")
-
-    ignore_index = data.get("ignore_index", 255)
-    if isinstance(ignore_index, bool) or not isinstance(ignore_index, int) or not 0 <= ignore_index <= 255:
-        fail("ignore_index", f"{ignore_index!r} is not an integer 0-255")
-    if ignore_index < len(names):
-        fail("ignore_index", f"{ignore_index} is a class index (there are {len(names)} classes); use 255")
-    if len(names) > 255:
-        fail("classes", f"{len(names)} classes; at most 255 are supported")
-
-    unknown = data.get("unknown", "ignore")
-    if unknown not in ("ignore", "error"):
-        fail("unknown", f"{unknown!r} is not 'ignore' or 'error'")
-
-    bands = data.get("bands", 3)
-    if isinstance(bands, bool) or not isinstance(bands, int) or bands < 1:
-        fail("bands", f"{bands!r} is not a positive integer")
-    nodata = data.get("nodata")
-    if nodata is not None and (isinstance(nodata, bool) or not isinstance(nodata, (int, float))):
-        fail("nodata", f"{nodata!r} is not a number")
-
-    group = data.get("group")
-    if group is not None:
-        if not isinstance(group, str) or not group:
-            fail("group", "must be a regular expression such as 'Tile \\d+'")
-        try:
-            re.compile(group)
-        except re.error as exc:
-            fail("group", f"is not a valid regular expression ({exc})")
-
-    split = data.get("split")
-    split_file = None
-    if split is not None:
-        if not isinstance(split, str):
-            fail("split", "must be the path of a split JSON file")
-        split_file = (base_dir / split).resolve()
-
-    mean, std = data.get("mean"), data.get("std")
-    if (mean is None) != (std is None):
-        fail("std" if std is None else "mean", "mean and std go together; give both or neither")
-    for key, vals in (("mean", mean), ("std", std)):
-        if vals is None:
-            continue
-        if not isinstance(vals, list) or len(vals) != bands or not all(
-                isinstance(x, (int, float)) and not isinstance(x, bool) for x in vals):
-            fail(key, f"must be a list of {bands} numbers (one per band)")
-        if key == "std" and any(x <= 0 for x in vals):
-            fail(key, "every std must be > 0")
-
-    augment = data.get("augment")
-    if augment is not None and not isinstance(augment, list):
-        fail("augment", "must be a list of transforms such as [{name: HorizontalFlip, p: 0.5}]")
-    extra = data.get("extra") or {}
-    if not isinstance(extra, dict):
-        fail("extra", "must be a mapping")
-
-    name = data.get("name") or (Path(path).stem if path is not None else "dataset")
+    root = (base_dir / f.root).resolve() if f.root else base_dir.resolve()
+    if not root.is_dir():
+        raise ConfigError(f"key 'root': folder {root} does not exist", path)
     return DatasetSpec(
-        root=root_path, classes=classes, images=images, masks=masks, name=str(name),
-        path=Path(path) if path is not None else None, mask_type=mask_type, ignore_colors=ignore_colors,
-        ignore_values=ignore_values, ignore_index=ignore_index, unknown=unknown, bands=bands,
-        nodata=nodata, group=group, split_file=split_file,
-        mean=[float(x) for x in mean] if mean is not None else None,
-        std=[float(x) for x in std] if std is not None else None, augment=augment,
-        description=str(data.get("description") or ""), extra=extra,
+        root=root, classes=[ClassDef(c.name, c.color, c.value) for c in f.classes],  # type: ignore[arg-type]
+        images=[p.strip() for p in f.images], masks=[p.strip() for p in f.masks or []],
+        name=str(f.name or (Path(path).stem if path is not None else "dataset")),
+        path=Path(path) if path is not None else None, mask_type=str(f.mask_type),
+        ignore_colors=list(f.ignore_colors), ignore_values=list(f.ignore_values), ignore_index=f.ignore_index,
+        unknown=f.unknown, bands=f.band_count, band_indexes=list(f.bands) if isinstance(f.bands, list) else None,
+        resolution=f.resolution, nodata=f.nodata, group=f.group,
+        split_file=(base_dir / f.split).resolve() if f.split else None, mean=f.mean, std=f.std,
+        augment=f.augment, description=f.description, extra=f.extra, color_tolerance=f.color_tolerance,
+        color_snap=f.color_snap, mask_channel=f.mask_channel, max_ignored_share=f.max_ignored_share,
     )
 
 
 # -------------------------------------------------------------------- helpers
-def _first_dup(items: Sequence) -> int | None:
-    seen = set()
-    for i, x in enumerate(items):
-        if x in seen:
-            return i
-        seen.add(x)
-    return None
-
-
-def _show(patterns: list[str]) -> str:
-    return ", ".join(repr(p) for p in patterns)
-
-
 def _relpath(p: Path, base: Path) -> str:
     import os
 
@@ -539,106 +356,6 @@ def _relpath(p: Path, base: Path) -> str:
         return Path(os.path.relpath(Path(p).resolve(), Path(base).resolve())).as_posix()
     except ValueError:  # different drives on Windows
         return Path(p).resolve().as_posix()
-
-
-def _relkey(p: Path, root: Path) -> str:
-    try:
-        return p.relative_to(root).as_posix()
-    except ValueError:
-        return p.as_posix()
-
-
-def _group_of(key: str, group_re: re.Pattern | None) -> str:
-    if group_re is None:
-        return key
-    m = group_re.search(key)
-    if m is None:
-        return key
-    return m.group(1) if m.groups() and m.group(1) is not None else m.group(0)
-
-
-def _glob_regex(pattern: str) -> re.Pattern:
-    """Translate a glob into a regex capturing each wildcard (``**`` captures whole folders)."""
-    parts = pattern.split("/")
-    out = []
-    for i, part in enumerate(parts):
-        last = i == len(parts) - 1
-        if part == "**":
-            out.append("(.*)" if last else "((?:[^/]+/)*)")
-            continue
-        seg, j = [], 0
-        while j < len(part):
-            ch = part[j]
-            if ch == "*":
-                seg.append("([^/]*)")
-            elif ch == "?":
-                seg.append("([^/])")
-            elif ch == "[":
-                end = part.find("]", j + 2 if j + 1 < len(part) and part[j + 1] in "!^" else j + 1)
-                if end == -1:
-                    seg.append(re.escape(ch))
-                else:
-                    body = part[j + 1:end]
-                    if body.startswith("!"):
-                        body = "^" + body[1:]
-                    seg.append("([" + body.replace("\\", "\\\\") + "])")
-                    j = end
-            else:
-                seg.append(re.escape(ch))
-            j += 1
-        out.append("".join(seg) + ("" if last else "/"))
-    return re.compile("^" + "".join(out) + "$")
-
-
-def _pair_key(captures: Sequence[str]) -> tuple[str, ...]:
-    comps: list[str] = []
-    for c in captures:
-        comps.extend(x for x in c.split("/") if x)
-    if comps:
-        last = comps[-1]
-        suffix = Path(last).suffix
-        if suffix.lower() in RASTER_SUFFIXES:
-            comps[-1] = last[: -len(suffix)]
-    return tuple(comps)
-
-
-def _resolve(root: Path, patterns: list[str], what: str) -> dict[tuple[str, ...], Path]:
-    """``{pairing key: file}`` for a list of folder/glob patterns relative to ``root``."""
-    found: dict[tuple[str, ...], Path] = {}
-    for pattern in patterns:
-        pat = pattern.replace("\\", "/").rstrip("/")
-        is_glob = bool(_GLOB_CHARS.search(pat))
-        if not is_glob:
-            target = (root / pat)
-            if target.is_file():
-                files = [target]
-                glob_pat = None
-                base = target.parent
-            elif target.is_dir():
-                base = target
-                files = sorted(p for p in base.rglob("*") if p.is_file() and p.suffix.lower() in RASTER_SUFFIXES)
-                glob_pat = "**/*"
-            else:
-                raise DataError(f"{what} folder {pat!r} does not exist", target)
-            regex = _glob_regex(glob_pat) if glob_pat else None
-        else:
-            base = root
-            files = sorted(p for p in root.glob(pat) if p.is_file() and p.suffix.lower() in RASTER_SUFFIXES)
-            regex = _glob_regex(pat)
-        for f in files:
-            rel = f.relative_to(base).as_posix()
-            if any(part.startswith(".") and part not in (".", "..") for part in rel.split("/")):
-                continue  # hidden and temporary files
-            if regex is None:
-                key = _pair_key([Path(rel).name])
-            else:
-                m = regex.match(rel)
-                key = _pair_key(m.groups()) if m else _pair_key([rel])
-            if key in found and found[key] != f:
-                raise DataError(f"{what} {found[key].name} and {f.name} pair to the same name "
-                                f"{'/'.join(key)!r}; keep one of them", f.parent)
-            found[key] = f
-    return found
 
 
 def _describe_unknown(unknown: dict) -> str:

@@ -107,14 +107,11 @@ def device_memory(accelerator: str = "auto") -> tuple[int, str]:
     return int(psutil.virtual_memory().available), "of free RAM"
 
 
-def _gib(n: int) -> str:
-    return f"{n / 2 ** 30:.1f} GiB"
-
-
 def check_training_fits(name: str, options: dict, in_channels: int, num_classes: int, crop: int, batch: int,
                         accelerator: str = "auto") -> Footprint:
     """Refuse (``ModelError``) a model that cannot train here, before anything is allocated."""
     from terraseg.errors import ModelError
+    from terraseg.models.size_guard import gib as _gib
 
     fp = training_footprint(name, options, in_channels, num_classes, crop, batch)
     budget, where = device_memory(accelerator)
@@ -133,29 +130,3 @@ def check_training_fits(name: str, options: dict, in_channels: int, num_classes:
                          f"available; {hint}")
     return fp
 
-
-def refuse_oversized(name: str, builder, in_channels: int, num_classes: int, options: dict) -> None:
-    """Refuse (``ModelError``) options whose parameters alone exceed the free RAM (``unet`` with
-    ``depth: 30``), sizing the model on the ``meta`` device first. Skipped when the caller is itself
-    building on ``meta``."""
-    import torch
-
-    from terraseg.errors import ModelError
-
-    if torch.get_default_device().type == "meta":
-        return
-    import psutil
-
-    try:
-        with torch.device("meta"):
-            model = builder(in_channels=in_channels, num_classes=num_classes, **options)
-    except RuntimeError as exc:
-        if "overflow" in str(exc).lower():
-            raise ModelError(f"model {name} with options {options} cannot be built: it has more than 9.2e18 "
-                             "parameters; reduce its options (depth, base_channels)") from None
-        raise
-    params = sum(p.numel() for p in model.parameters())
-    free = psutil.virtual_memory().available
-    if params * 4 > free:
-        raise ModelError(f"model {name} with options {options} has {params:.3g} parameters ({_gib(params * 4)}), "
-                         f"more than the {_gib(free)} of free RAM; reduce its options (depth, base_channels)")

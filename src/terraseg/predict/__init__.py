@@ -2,28 +2,29 @@
 
 Public API (imported lazily; ``import terraseg.predict`` imports neither torch nor rasterio)::
 
-    from terraseg.predict import predict_array, predict_file, predict_batch, load_backend
+    from terraseg.predict import predict_array, predict_file, predict_batch, as_backend
 
 * ``predict_array(model, array)`` -> ``Prediction(classes, confidence, probabilities)``
 * ``predict_file(model, input_path, out_dir, ...)`` -> ``{output kind: Path}`` (streaming)
 * ``predict_batch(model, inputs, out_dir, ...)`` -> ``BatchResult`` (many files, resume)
-* ``load_backend(path, backend="torch"|"onnx", device=..., precision=...)`` -> backend
+* ``as_backend(model)`` -> backend (bundle: torch, ``.onnx``: ONNX Runtime); choosing the fastest
+  path, cached exports and int8 copies are ``terraseg.runtime.load_backend``'s job
 """
 
 from __future__ import annotations
 
-import importlib
+from terraseg._lazy import lazy_exports
 
 _EXPORTS = {
-    "Prediction": "engine",
+    "Prediction": "api",
     "PredictionCancelled": "engine",
-    "predict_array": "engine",
-    "predict_file": "engine",
-    "output_paths": "engine",
-    "PredictOptions": "engine",
+    "predict_array": "api",
+    "predict_file": "api",
+    "predict_source": "engine",
+    "output_paths": "options",
+    "PredictOptions": "options",
     "Backend": "backends",
     "TorchBackend": "backends",
-    "load_backend": "backends",
     "as_backend": "backends",
     "OnnxBackend": "onnx_backend",
     "TileGrid": "tiler",
@@ -39,14 +40,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'terraseg.predict' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"terraseg.predict.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -20,7 +20,7 @@ _FLOOR = 1e-3  # smallest weight relative to the centre
 def window_1d(n: int, kind: str = "cosine") -> np.ndarray:
     """A symmetric 1-D weight of length ``n`` in (0, 1], float64."""
     if n < 1:
-        raise ValueError("window length must be positive")
+        raise ConfigError(f"blending window length must be positive, got {n}")
     centre = (np.arange(n, dtype=np.float64) + 0.5) / n  # pixel centres in (0, 1)
     if kind == "cosine":
         # Hann window sampled at pixel centres: 0.5 - 0.5 cos(2 pi t) is > 0 for t in (0, 1).

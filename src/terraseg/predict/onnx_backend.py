@@ -6,13 +6,12 @@
 
 This module imports only numpy and onnxruntime (never torch), so ``terraseg predict --backend onnx``
 and the standalone desktop app run on machines without torch. ``precision="int8"`` runs a
-statically quantised copy made by ``terraseg.predict.quantize`` (cached, made once per model).
+file quantised by ``terraseg.export.quantize`` runs as int8; this module never quantises or exports.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -33,6 +32,10 @@ def _session_options(threads: int | None = None):
     options = ort.SessionOptions()
     options.log_severity_level = 3  # errors only
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # One operator at a time, each on every physical core (terraseg._threads): parallel operators
+    # would only split the same cores between them.
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.inter_op_num_threads = 1
     if threads:
         options.intra_op_num_threads = int(threads)
     return options
@@ -97,9 +100,10 @@ def _export_props(props: dict[str, str]) -> dict[str, Any]:
 
 
 def resolve_onnx_path(path: str | Path) -> Path:
-    """An ``.onnx`` file as given, or the ``model.onnx`` inside a bundle folder.
+    """An ``.onnx`` file as given, or the ``model.onnx`` inside a folder.
 
-    A bundle folder without ``model.onnx`` is exported once into the cache (this needs torch).
+    A bundle folder without ``model.onnx`` needs an export first (torch): this backend does not do
+    it, so that it never imports torch; ``terraseg.runtime.load_backend`` or ``terraseg export`` does.
     """
     p = Path(path)
     if p.is_dir():
@@ -107,11 +111,10 @@ def resolve_onnx_path(path: str | Path) -> Path:
         if inside.is_file():
             return inside
         if (p / "bundle.json").is_file():
-            from terraseg.predict.quantize import exported_copy
-
-            return exported_copy(p)
+            raise ModelError("this is a terraseg bundle, not an ONNX file; export it first with "
+                             "`terraseg export BUNDLE model.onnx` (or use --backend auto / torch)", p)
         raise ModelError(f"folder holds neither {ONNX_NAME} nor a terraseg bundle", p)
-    if p.name == "bundle.json" or p.name == "model.safetensors":
+    if p.name in ("bundle.json", "model.safetensors"):
         return resolve_onnx_path(p.parent)
     if not p.is_file():
         raise ModelError("ONNX model file not found", p)
@@ -121,12 +124,12 @@ def resolve_onnx_path(path: str | Path) -> Path:
 class OnnxBackend:
     """Class probabilities from an exported ONNX model through onnxruntime.
 
-    ``path``: an ``.onnx`` file written by ``terraseg export`` (or a bundle folder, see
-    ``resolve_onnx_path``). ``precision``: ``"fp32"`` or ``"int8"`` (a statically quantised copy,
-    made on first use and cached; ``calibration`` optionally gives normalised tiles
-    ``(N, C, h, w)`` from real imagery for it, otherwise smooth random tiles are used). A file that
-    is already int8 runs as it is. ``providers`` defaults to the CPU provider (CUDA with
-    ``device="cuda"``); ``threads`` sets onnxruntime's intra-op threads (default: all cores).
+    ``path``: an ``.onnx`` file written by ``terraseg export`` (or a folder holding ``model.onnx``).
+    ``precision`` must match the file: an int8 file (``terraseg export --int8``) runs as int8; asking
+    for int8 from an fp32 file is refused here (``terraseg.runtime.load_backend`` quantises and caches
+    a copy first). ``providers`` defaults to the CPU provider (CUDA with
+    ``device="cuda"``); ``threads`` sets onnxruntime's intra-op threads (default: one per physical
+core, ``terraseg._threads``).
     """
 
     name = "onnx"
@@ -139,8 +142,6 @@ class OnnxBackend:
         *,
         device: str = "cpu",
         threads: int | None = None,
-        calibration: np.ndarray | None = None,
-        cache_dir: str | Path | None = None,
     ) -> None:
         import onnxruntime as ort
 
@@ -150,14 +151,18 @@ class OnnxBackend:
         props = read_metadata_props(self.source_path)
         self.meta: BundleMeta = _meta_from_props(props, self.source_path)
         file_precision = _export_props(props).get("precision", "fp32")
-        run_path = self.source_path
         if precision == "int8" and file_precision != "int8":
-            from terraseg.predict.quantize import cached_int8
-
-            run_path = cached_int8(self.source_path, calibration=calibration, cache_dir=cache_dir)
-        self.precision = "int8" if "int8" in (precision, file_precision) else "fp32"
-        self.path = Path(run_path)
+            raise ModelError("this ONNX file is fp32; make an int8 copy with `terraseg export --int8` "
+                             "(or let terraseg.runtime.load_backend quantise it)", self.source_path)
+        self.precision = file_precision if file_precision in PRECISIONS else "fp32"
+        self.path = Path(self.source_path)
         self.device = device
+        self.origin = ""  # set by terraseg.runtime (e.g. "cached export of bundle X")
+        if threads is None:
+            from terraseg._threads import inference_threads
+
+            threads = inference_threads()
+        self.threads = int(threads)
         self.providers = list(providers) if providers else _default_providers(device)
         try:
             self.session = ort.InferenceSession(str(self.path), _session_options(threads), providers=self.providers)
@@ -182,6 +187,12 @@ class OnnxBackend:
     def __repr__(self) -> str:
         return f"OnnxBackend({str(self.source_path)!r}, precision={self.precision!r}, providers={self.providers})"
 
+    def describe(self) -> str:
+        """One line for logs and the app's model panel: backend, precision, device, threads, origin."""
+        where = f"{self.threads} threads" if self.providers[0] == "CPUExecutionProvider" else self.providers[0]
+        text = f"onnx {self.precision}, {where}"
+        return f"{text} ({self.origin})" if self.origin else text
+
     def info(self) -> dict[str, Any]:
         return {"backend": self.name, "path": str(self.path), "precision": self.precision,
-                "providers": self.providers, "threads": os.cpu_count()}
+                "providers": self.providers, "threads": self.threads}

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator
 
-from terraseg.errors import ConfigError
+from terraseg.errors import ConfigError, DataError
 
 
 def resolve_overlap(tile_size: int, overlap: int | float | None) -> int:
@@ -34,9 +34,9 @@ def resolve_overlap(tile_size: int, overlap: int | float | None) -> int:
 def axis_starts(length: int, tile: int, stride: int) -> list[int]:
     """Start offsets of tiles along one axis (sorted, unique); the last tile ends at ``length``."""
     if length <= 0:
-        raise ValueError(f"axis length must be positive, got {length}")
+        raise DataError(f"image size must be positive, got {length} pixels along one axis")
     if tile <= 0 or stride <= 0:
-        raise ValueError("tile size and stride must be positive")
+        raise ConfigError(f"tile size and stride must be positive, got tile {tile} and stride {stride}")
     if length <= tile:
         return [0]
     starts = list(range(0, length - tile, stride))
@@ -57,7 +57,7 @@ class TileGrid:
         if self.tile_size < 1:
             raise ConfigError(f"tile size must be at least 1, got {self.tile_size}")
         if self.height < 1 or self.width < 1:
-            raise ValueError(f"empty scene ({self.width}x{self.height})")
+            raise DataError(f"empty scene ({self.width}x{self.height})")
         resolve_overlap(self.tile_size, self.overlap)
 
     @property

@@ -18,6 +18,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from terraseg.errors import ConfigError, DataError
+from terraseg.normalisation import Normaliser
 
 DEFAULT_AUGMENT = [
     {"name": "HorizontalFlip", "p": 0.5},
@@ -168,13 +169,6 @@ def _holdout(spec, items: list, fraction: float, seed: int) -> tuple[list, list]
     return [s for s in items if s.key not in val_keys], [s for s in items if s.key in val_keys]
 
 
-def normalisation(spec) -> tuple[list[float] | None, list[float] | None]:
-    mean = getattr(spec, "mean", None)
-    std = getattr(spec, "std", None)
-    return (list(map(float, mean)) if mean is not None else None,
-            list(map(float, std)) if std is not None else None)
-
-
 class SegmentationDataModule(pl.LightningDataModule):
     """Train/val loaders for the Lightning Trainer (per-rank sampling under DDP)."""
 
@@ -185,7 +179,8 @@ class SegmentationDataModule(pl.LightningDataModule):
         self.train_samples = train_samples
         self.val_samples = val_samples
         self.multitask = multitask
-        self.mean, self.std = normalisation(spec)
+        # the one normalisation rule (terraseg.normalisation): the dataset's statistics or the defaults
+        self.mean, self.std = Normaliser.from_spec(spec).lists()
 
     def _extra(self):
         if not self.multitask:
@@ -242,14 +237,9 @@ class SegmentationDataModule(pl.LightningDataModule):
         return DataLoader(val, batch_size=bs, sampler=EpochSampler(len(val), 0, False, rank, world_size, pad=False),
                           **self._loader_args())
 
-    def norm_for_bundle(self) -> tuple[list[float] | None, list[float] | None]:
+    def norm_for_bundle(self) -> tuple[list[float], list[float]]:
         """The per-band mean/std the training data were normalised with (for the bundle)."""
-        if self.mean is not None and self.std is not None:
-            return self.mean, self.std
-        ds = self.train_dataset().base
-        mean, std = getattr(ds, "mean", None), getattr(ds, "std", None)
-        return (None if mean is None else [float(v) for v in np.asarray(mean).ravel()],
-                None if std is None else [float(v) for v in np.asarray(std).ravel()])
+        return self.mean, self.std
 
     def _rank(self) -> tuple[int, int]:
         t = self.trainer
@@ -263,5 +253,5 @@ class SegmentationDataModule(pl.LightningDataModule):
 
 
 __all__ = ["SegmentationDataModule", "EpochSampler", "SeededItems", "select_samples", "DEFAULT_AUGMENT",
-           "resolve_augment", "normalisation"]
+           "resolve_augment"]
 

@@ -9,7 +9,7 @@ the activations, pooling, concatenations between them), except the final softmax
 so probabilities keep their resolution.
 
 Quantised models are cached (``cached_int8``): keyed by the fp32 file's content and the calibration,
-in ``$TERRASEG_CACHE_DIR`` or ``~/.cache/terraseg`` (a temporary folder when that is not writable).
+in the model cache of ``terraseg.export.cache``.
 Imports only numpy, onnx and onnxruntime (no torch).
 """
 
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -30,33 +29,6 @@ from terraseg.errors import ModelError
 # Add, Resize, ...), so whole chains stay int8; quantising only Conv/ConvTranspose/MatMul left float
 # Relu/Concat between them and measured 1.25x slower on a U-Net. The softmax is always excluded.
 QUANTIZED_OPS = None
-
-
-def cache_dir(path: str | Path | None = None) -> Path:
-    """The folder for cached quantised / exported models (created if needed)."""
-    candidates = []
-    if path is not None:
-        candidates.append(Path(path))
-    if os.environ.get("TERRASEG_CACHE_DIR"):
-        candidates.append(Path(os.environ["TERRASEG_CACHE_DIR"]))
-    base = os.environ.get("XDG_CACHE_HOME") or (Path.home() / ".cache")
-    candidates += [Path(base) / "terraseg", Path(tempfile.gettempdir()) / "terraseg-cache"]
-    for folder in candidates:
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            if os.access(folder, os.W_OK):
-                return folder
-        except OSError:
-            continue
-    raise ModelError("no writable cache folder for quantised models (set TERRASEG_CACHE_DIR)")
-
-
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def random_calibration(in_channels: int, n: int = 8, size: int = 128, seed: int = 0) -> np.ndarray:
@@ -85,40 +57,38 @@ def calibration_tiles(images, meta, n: int = 16, size: int | None = None, seed: 
     ``images``: raster paths (read by windows, any size) or arrays ``(H, W, bands)``; ``meta``: the
     model's ``BundleMeta`` (band count, mean/std). Tiles are spread evenly over the images.
     """
-    from terraseg.data.raster import raster_info, read_raster
+    import contextlib
+
+    from rasterio.windows import Window
+
+    from terraseg.data.source import check_band_count, open_source
     from terraseg.errors import DataError
+    from terraseg.normalisation import Normaliser
 
     images = list(images)
     if not images:
         raise DataError("no calibration images given")
     size = int(size or min(max(int(meta.tile_size), 64), 256))
     rng = np.random.default_rng(seed)
-    mean = np.asarray(meta.mean if meta.mean is not None else [0.0] * meta.in_channels, np.float32)
-    std = np.asarray(meta.std if meta.std is not None else [1.0] * meta.in_channels, np.float32)
+    normaliser = Normaliser.from_meta(meta)
     tiles = []
-    for i in range(n):
-        item = images[i % len(images)]
-        if isinstance(item, np.ndarray):
-            h, w = item.shape[:2]
-        else:
-            info = raster_info(item)
-            h, w = info.height, info.width
-        th, tw = min(size, h), min(size, w)
-        row, col = int(rng.integers(0, h - th + 1)), int(rng.integers(0, w - tw + 1))
-        if isinstance(item, np.ndarray):
-            arr = item[row:row + th, col:col + tw]
-        else:
-            from rasterio.windows import Window
-
-            arr = read_raster(item, window=Window(col, row, tw, th))
-        if arr.ndim == 2:
-            arr = arr[:, :, None]
-        if arr.shape[2] != meta.in_channels:
-            raise DataError(f"image has {arr.shape[2]} bands but the model expects {meta.in_channels}",
-                            None if isinstance(item, np.ndarray) else item)
-        tile = (arr.astype(np.float32) - mean) / std
-        pad = ((0, size - th), (0, size - tw), (0, 0))
-        tiles.append(np.pad(tile, pad, mode="reflect" if min(th, tw) > 1 else "edge").transpose(2, 0, 1))
+    with contextlib.ExitStack() as stack:
+        # the same sources, band selection, validity and normalisation as prediction
+        sources = [stack.enter_context(open_source(item, bands=getattr(meta, "band_indexes", None)))
+                   for item in images]
+        for source in sources:
+            check_band_count(source, meta.in_channels)
+        for i in range(n):
+            source = sources[i % len(sources)]
+            h, w = source.height, source.width
+            th, tw = min(size, h), min(size, w)
+            row, col = int(rng.integers(0, h - th + 1)), int(rng.integers(0, w - tw + 1))
+            pixels, valid = source.read_masked(Window(col, row, tw, th))
+            tile = normaliser(pixels)
+            if valid is not None:
+                tile[~valid] = 0.0  # invalid pixels reach the model as the band mean, as in prediction
+            pad = ((0, size - th), (0, size - tw), (0, 0))
+            tiles.append(np.pad(tile, pad, mode="reflect" if min(th, tw) > 1 else "edge").transpose(2, 0, 1))
     return np.stack(tiles).astype(np.float32)
 
 
@@ -217,32 +187,16 @@ def cached_int8(
     calibration: np.ndarray | None = None,
     cache_dir: str | Path | None = None,
 ) -> Path:
-    """The int8 copy of ``model_path`` from the cache, quantising it on first use."""
+    """The int8 copy of ``model_path`` from the cache (see ``terraseg.export.cache``), quantising it
+    on first use. Keyed by the fp32 file's content and the calibration tiles."""
+    from terraseg.export.cache import cache_dir as cache_folder
+    from terraseg.export.cache import file_digest
+
     model_path = Path(model_path)
-    key = hashlib.sha256(_file_digest(model_path).encode())
+    key = hashlib.sha256(file_digest(model_path).encode())
     if calibration is not None:
         key.update(np.ascontiguousarray(calibration, dtype=np.float32).tobytes())
-    out = _cache(cache_dir) / f"{model_path.stem}-{key.hexdigest()[:16]}.int8.onnx"
+    out = cache_folder(cache_dir) / f"{model_path.stem}-{key.hexdigest()[:16]}.int8.onnx"
     if not out.is_file():
         quantize_int8(model_path, out, calibration)
-    return out
-
-
-def _cache(path):
-    return cache_dir(path)
-
-
-def exported_copy(bundle_path: str | Path, cache: str | Path | None = None) -> Path:
-    """An ONNX export of a bundle folder, made once into the cache (imports torch)."""
-    from terraseg.export import export_onnx
-
-    bundle_path = Path(bundle_path)
-    h = hashlib.sha256()
-    for name in ("bundle.json", "model.safetensors"):
-        f = bundle_path / name
-        if f.is_file():
-            h.update(_file_digest(f).encode())
-    out = _cache(cache) / f"{bundle_path.name}-{h.hexdigest()[:16]}.onnx"
-    if not out.is_file():
-        export_onnx(bundle_path, out)
     return out
