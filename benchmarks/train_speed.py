@@ -2,11 +2,13 @@
 """Training speed on this machine, in one run: the model alone vs the full training step, fp32 vs bf16.
 
 * ``model_only``: forward, loss, backward and AdamW step on one batch kept in memory (no data
-  loading), for fp32 (contiguous and channels-last layouts) and bf16 autocast. Rounds alternate
+  loading), for fp32 and bf16 autocast, each in the contiguous and the channels-last layout. Rounds alternate
   between the variants so that a change in machine load hits them alike; the best round counts.
-* ``full_step``: ``terraseg.train.train`` itself (data loader workers reading and cropping the real
-  images, augmentation, loss, metrics, logging) with the precision ``trainer.precision: auto``
-  resolves to on this machine, timed between training batches after a few warm-up steps.
+* ``full_step``: ``terraseg.train.train`` itself (cropping the real images, augmentation, loss,
+  metrics, logging) with the precision ``trainer.precision: auto`` resolves to on this machine,
+  timed between training batches in the steady state: every image is first decoded into the
+  dataset's cache, as happens once per loading process in the first epoch of a real run
+  (``decode_seconds_per_image`` is that one-time cost).
 
 ``bf16_native`` says whether the CPU computes bf16 natively (AVX512-BF16 / AMX); without it bf16
 is emulated and slower, which is why ``auto`` keeps fp32 there::
@@ -51,23 +53,36 @@ def model_only(module, x, y, precision: str, channels_last: bool, steps: int) ->
     return min(times[1:])  # the first step pays one-time allocations
 
 
-def full_step(overrides: list[str], warmup: int, steps: int) -> tuple[float, str]:
-    """Seconds per step of a real ``terraseg.train`` run, and the precision it used."""
+def full_step(overrides: list[str], warmup: int, steps: int) -> tuple[float, str, float]:
+    """Seconds per step of a real ``terraseg.train`` run, the precision it used, and the seconds
+    one image took to decode (once per loading process)."""
     import lightning.pytorch as pl
 
     from terraseg.train.run import train
 
     stamps: list[float] = []
     precision: list[str] = []
+    decode: list[float] = []
 
     class Clock(pl.Callback):
+        def on_train_start(self, trainer, *args):
+            # steady state: every image decoded into the dataset's cache before the loader starts
+            # (workers fork from this process and inherit it), as after the first epoch of a run
+            ds = trainer.train_dataloader.dataset.base
+            for s in ds.samples:
+                ds._read(s, None)
+            t = time.perf_counter()  # what one cache miss costs: decoding a whole image and mask
+            for s in ds.samples[:3]:
+                ds.spec.read_pair(s)
+            decode.append((time.perf_counter() - t) / len(ds.samples[:3]))
+
         def on_train_batch_end(self, trainer, *args):
             stamps.append(time.perf_counter())
             precision[:] = [str(trainer.precision)]
 
     train(None, overrides + [f"trainer.max_steps={warmup + steps}"], callbacks=[Clock()])
     span = stamps[warmup:]
-    return (span[-1] - span[0]) / max(1, len(span) - 1), precision[0]
+    return (span[-1] - span[0]) / max(1, len(span) - 1), precision[0], decode[0]
 
 
 def main(argv=None) -> int:
@@ -78,7 +93,8 @@ def main(argv=None) -> int:
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--steps", type=int, default=4, help="timed steps per variant and round")
     ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--workers", type=int, default=2, help="data loader worker processes of the full step")
+    ap.add_argument("--workers", type=int, default=0, help="data loader worker processes of the full step")
+    ap.add_argument("--warmup", type=int, default=3, help="untimed first steps of the full step")
     ap.add_argument("--dataset", help="dataset YAML (default: Dubai if present, else a generated sample)")
     args = ap.parse_args(argv)
 
@@ -109,23 +125,26 @@ def main(argv=None) -> int:
     module = SegmentationModule(cfg, spec.bands, list(spec.class_names), spec.ignore_index)
     x = torch.randn(args.batch, spec.bands, args.crop, args.crop)
     y = torch.randint(0, spec.num_classes, (args.batch, args.crop, args.crop))
-    variants = {"fp32": ("fp32", False), "fp32_channels_last": ("fp32", True), "bf16_channels_last": ("bf16", True)}
+    variants = {"fp32": ("fp32", False), "fp32_channels_last": ("fp32", True), "bf16": ("bf16", False),
+                "bf16_channels_last": ("bf16", True)}
     best = {k: float("inf") for k in variants}
     load_before = os.getloadavg()
     for _ in range(args.rounds):
         for name, (prec, cl) in variants.items():
             best[name] = min(best[name], model_only(module, x, y, prec, cl, args.steps))
-    full_s, full_precision = full_step(overrides + [f"output.name=speed-{os.getpid()}"], warmup=3,
+    full_s, full_precision, decode_s = full_step(overrides + [f"output.name=speed-{os.getpid()}"], warmup=args.warmup,
                                        steps=args.steps * args.rounds)
-    auto_variant = "bf16_channels_last" if "bf16" in full_precision else "fp32_channels_last"
+    layout = "_channels_last" if cfg["trainer"]["channels_last"] else ""
+    auto_variant = ("bf16" if "bf16" in full_precision else "fp32") + layout
     result = {
         "model": args.model, "options": args.options, "crop": args.crop, "batch": args.batch, "dataset": dataset,
         "threads": torch.get_num_threads(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "bf16_native": cpu_bf16_supported(), "full_step_precision": full_precision, "workers": args.workers,
         "model_only_steps_per_s": {k: round(1 / v, 4) for k, v in best.items()},
-        "full_step_steps_per_s": round(1 / full_s, 4),
+        "full_step_steps_per_s": round(1 / full_s, 4), "full_step_variant": auto_variant,
+        "decode_seconds_per_image": round(decode_s, 3),
         "full_vs_model_only": round(best[auto_variant] / full_s, 3),
-        "bf16_vs_fp32": round(best["fp32_channels_last"] / best["bf16_channels_last"], 3),
+        "bf16_vs_fp32": round(best["fp32"] / best["bf16"], 3),
         "channels_last_vs_contiguous": round(best["fp32"] / best["fp32_channels_last"], 3),
         "load_average_before": [round(v, 2) for v in load_before],
         "load_average_after": [round(v, 2) for v in os.getloadavg()],
