@@ -75,11 +75,16 @@ def _independent_val_miou(bundle_dir, cfg) -> float:
 
 
 def test_two_process_ddp_trains_resumes_and_reduces_metrics(tiny_overrides, tmp_path):
-    ov = [o for o in tiny_overrides if not o.startswith(("trainer.max_epochs", "data.val_crop_size"))]
-    # 8 crops per epoch: 4 per rank, one batch of 4 each; validation on whole images
+    ov = [o for o in tiny_overrides if not o.startswith(("trainer.max_epochs", "data.val_crop_size", "output.name"))]
+    # 8 crops per epoch: 4 per rank, one batch of 4 each; validation on whole images. Rotations fill
+    # their corners with ignore, so every crop has its own count of labelled pixels.
+    ov += ["data.augment=[{name: Rotate, limit: 45, p: 1}]"]
     out = run_cli(*ov, *DDP, "trainer.max_epochs=1", "data.val_crop_size=null")
     assert out.returncode == 0, out.stderr[-3000:]
-    run_dir = tmp_path / "runs" / "run"
+    # both processes chose the same (default, time-stamped) run directory
+    dirs = list((tmp_path / "runs").iterdir())
+    assert len(dirs) == 1 and dirs[0].name.startswith("unet-")
+    run_dir = dirs[0]
     assert out.stdout.count("best model:") == 1  # only rank 0 reports
     # the bundle is written once, by rank 0: one folder, no half-written or second copies
     assert (run_dir / "bundle" / "bundle.json").is_file()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import datetime as _dt
 import logging
+import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,12 +37,18 @@ class TrainResult:
     is_global_zero: bool = True  # False in the other processes of a multi-process (DDP) run
 
 
+#: Every process of a multi-process run must agree on the run directory: the processes Lightning
+#: starts for DDP re-run the command and inherit this variable; SLURM tasks share the job id.
+RUN_NAME_ENV = "TERRASEG_RUN_NAME"
+
+
 def _run_dir(cfg: dict) -> Path:
-    name = cfg["output"]["name"]
+    name = cfg["output"]["name"] or os.environ.get(RUN_NAME_ENV)
     if not name:
         stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
         model = cfg["model"]["name"].replace(":", "-").replace("/", "-")
-        name = f"{model}-{stamp}"
+        job = os.environ.get("SLURM_JOB_ID")
+        name = f"{model}-slurm{job}" if job else f"{model}-{stamp}"
     return Path(cfg["output"]["dir"]) / name
 
 
@@ -127,12 +134,16 @@ def train(config: str | Path | dict | None = None, overrides: Iterable[str] = ()
     cfg, run_dir, ckpt = prepare(config, overrides, resume)
     check_output(run_dir, "folder")
     existed = run_dir.exists()
+    shared_name = os.environ.setdefault(RUN_NAME_ENV, run_dir.name) == run_dir.name
     try:
         return _train(cfg, run_dir, ckpt, callbacks)
     except BaseException as exc:
         if not existed and remove_failed_run(run_dir) and isinstance(exc, KeyboardInterrupt):
             raise KeyboardInterrupt("training interrupted before its first checkpoint; nothing was kept") from None
         raise
+    finally:
+        if shared_name:  # the next run of this process picks its own name
+            os.environ.pop(RUN_NAME_ENV, None)
 
 
 def _train(cfg: dict, run_dir: Path, ckpt: Path | None, callbacks: Sequence[Any]) -> TrainResult:
