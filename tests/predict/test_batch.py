@@ -150,3 +150,18 @@ def test_cli_user_errors_exit_2(tmp_path, tiny_bundle, capsys):
                            "--tile-size", "64", "--overlap", "64"], capsys)
     assert code == 2 and "overlap" in text
     assert not (tmp_path / "o").exists()
+
+
+def test_resume_removes_temporaries_of_an_interrupted_run(tmp_path):
+    inputs = _scenes(tmp_path / "in", n=2)
+    backend = BandClassBackend(make_meta(tile_size=64))
+    out = tmp_path / "out"
+    assert predict_batch(backend, [tmp_path / "in"], out, vector="geojson").ok
+    output_paths(inputs[0], out, name="scene0")["classes"].unlink()
+    stale = [out / ".scene0_classes.k3j2h1.part.tif", out / "..scene0_polygons.ab.part.cd.part.geojson"]
+    kept = out / ".scene10_classes.zz.part.tif"  # not a temporary of scene0's outputs
+    for p in stale + [kept]:
+        p.write_bytes(b"left by a killed run")
+    again = predict_batch(backend, [tmp_path / "in"], out, vector="geojson")
+    assert again.done == [inputs[0]] and again.skipped == [inputs[1]]
+    assert not any(p.exists() for p in stale) and kept.exists()

@@ -130,13 +130,15 @@ def test_resume_and_stale_temporaries(tmp_path, tiny_bundle, client):
     _scenes(tmp_path / "in", np.random.default_rng(4))
     backend = load_backend(tiny_bundle)
     out = tmp_path / "out"
-    first = predict_batch(backend, [tmp_path / "in"], out, scheduler=client, block_rows=2, color=False)
+    first = predict_batch(backend, [tmp_path / "in"], out, scheduler=client, block_rows=2, color=False,
+                          vector="geojson")
     assert first.ok and len(first.done) == 3
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # block folders and temporaries gone
     before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
 
     (out / "b_overlay.png").unlink()
-    stale = [out / ".b_classes.x1y2z3.part.tif", out / ".big_areas.abcdef.part.csv"]
+    stale = [out / ".b_classes.x1y2z3.part.tif", out / ".big_areas.abcdef.part.csv",
+             out / "..big_polygons.abc.part.def.part.geojson"]
     for p in stale:
         p.write_bytes(b"left by an interrupted run")
     # a block folder of an interrupted run with another plan (e.g. other options) is not reused
@@ -144,7 +146,8 @@ def test_resume_and_stale_temporaries(tmp_path, tiny_bundle, client):
     (out / ".big.blocks" / "plan.json").write_text('{"other": "plan"}')
     (out / ".big.blocks" / "00000_classes.tif").write_bytes(b"stale block")
     (out / "big_areas.csv").unlink()
-    again = predict_batch(backend, [tmp_path / "in"], out, scheduler=client, block_rows=2, color=False)
+    again = predict_batch(backend, [tmp_path / "in"], out, scheduler=client, block_rows=2, color=False,
+                          vector="geojson")
     assert again.ok and [p.name for p in again.done] == ["b.tif", "big.tif"]
     assert [p.name for p in again.skipped] == ["a.tif"]
     after = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
@@ -173,7 +176,8 @@ def test_blocks_already_written_are_kept(tmp_path, tiny_bundle):
     assert not written["classes"].exists()
 
 
-def test_failing_inputs_reported_like_single_process(tmp_path, tiny_bundle, client, capsys, monkeypatch):
+def test_failing_inputs_reported_like_single_process(tmp_path, tiny_bundle, client, capsys, monkeypatch,
+                                                     worker_threads):
     from terraseg.cli import main
 
     rng = np.random.default_rng(6)
@@ -183,23 +187,26 @@ def test_failing_inputs_reported_like_single_process(tmp_path, tiny_bundle, clie
     (tmp_path / "in" / "broken.tif").write_bytes(b"II*\x00not really a tiff")
     args = [str(tiny_bundle), str(tmp_path / "in"), str(tmp_path / "missing.tif"), "--no-overlay"]
 
-    def run(out):
+    def run(out, *more):
         with pytest.raises(SystemExit) as exc:
-            main(["predict", *args, "--out", str(tmp_path / out)])
+            main(["predict", *args, "--out", str(tmp_path / out), *more])
         text = capsys.readouterr()
         return exc.value.code, text.out + text.err
 
     code1, text1 = run("one")
+    code2, text2 = run("two", "--workers", "2")  # a LocalCluster of its own
     monkeypatch.setenv("TERRASEG_SCHEDULER", client.scheduler.address)
-    code2, text2 = run("two")
-    assert code1 == code2 == 1
-    failed1 = sorted(line for line in text1.splitlines() if line.startswith("failed:"))
-    failed2 = sorted(line for line in text2.splitlines() if line.startswith("failed:"))
-    assert len(failed1) == 2 and failed1 == failed2
+    code3, text3 = run("three")  # the running cluster
+    assert code1 == code2 == code3 == 1
+    failed = [sorted(line for line in t.splitlines() if line.startswith("failed:")) for t in (text1, text2, text3)]
+    assert len(failed[0]) == 2 and failed[0] == failed[1] == failed[2]
     assert "2 predicted, 0 skipped (already done), 2 failed" in text2
-    names = sorted(p.name for p in (tmp_path / "two").iterdir())
-    assert names == sorted(p.name for p in (tmp_path / "one").iterdir())
+    assert "2 predicted, 0 skipped (already done), 2 failed" in text3
+    names = sorted(p.name for p in (tmp_path / "one").iterdir())
     assert not [n for n in names if n.startswith(("broken", "missing", "."))]
+    for out in ("two", "three"):
+        assert sorted(p.name for p in (tmp_path / out).iterdir()) == names
+        assert filecmp.cmp(tmp_path / "one" / "a_classes.tif", tmp_path / out / "a_classes.tif", shallow=False)
 
 
 def test_without_dask_workers_says_how_to_install(tmp_path, tiny_bundle, capsys, monkeypatch):

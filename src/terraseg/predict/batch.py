@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from terraseg.errors import DataError, TerrasegError, first_line
+from terraseg.errors import DataError
+from terraseg.predict.resume import failure_message, is_finished, remove_stale_temporaries
 
 OUTPUT_MARKERS = ("_classes", "_color", "_overlay", "_confidence", "_probabilities")
 
@@ -106,24 +107,6 @@ def output_names(files: list[Path]) -> list[str]:
             seen[n] = 0
         final.append(n)
     return final
-
-
-def is_finished(paths: dict[str, Path]) -> bool:
-    return all(p.exists() for p in paths.values())
-
-
-def remove_stale_temporaries(paths: dict[str, Path]) -> None:
-    """Delete temporaries of ``paths`` left by an interrupted run (``terraseg._io.atomic_path`` names)."""
-    for p in paths.values():
-        for stale in p.parent.glob(f".{glob.escape(p.stem)}.*.part{glob.escape(p.suffix)}"):
-            stale.unlink(missing_ok=True)
-
-
-def failure_message(path, exc: BaseException) -> str:
-    """The one line reported for a file that failed with ``exc``."""
-    if isinstance(exc, TerrasegError):
-        return str(exc) if exc.path else f"{path}: {exc}"
-    return f"{path}: {type(exc).__name__}: {first_line(exc, 400)}"
 
 
 def predict_batch(model, inputs: Iterable[str | Path], out_dir: str | Path, options=None, *, resume: bool = True,

@@ -66,7 +66,7 @@ def _split_plans(items: list[_Item], tile: int, overlap: int, workers: int, bloc
 def predict_on_cluster(backend, files, names, out_dir, opts, result, *, resume: bool, workers: int | None,
                        scheduler, block_rows: int | None, log, progress):
     """Predict ``files`` on a cluster into ``out_dir``; fills and returns ``result`` (a ``BatchResult``)."""
-    from terraseg.predict.batch import failure_message, is_finished
+    from terraseg.predict.resume import failure_message, is_finished
     from terraseg.predict.dask.cluster import connect, require_distributed, worker_count, workers_per_host
     from terraseg.predict.options import output_paths, validate
 

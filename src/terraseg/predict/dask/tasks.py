@@ -1,7 +1,7 @@
 """What runs on a worker: one whole file, one block of a split scene, or the join of a scene's blocks.
 
 Each task returns ``("done", value)`` or ``("failed", one-line message)`` with the message the
-single-process run reports (``terraseg.predict.batch.failure_message``), so a failing input never
+single-process run reports (``terraseg.predict.resume.failure_message``), so a failing input never
 brings an exception (which may not unpickle on the client) across the cluster.
 """
 
@@ -16,7 +16,7 @@ from terraseg.predict.dask.model import worker_backend
 def file_task(plugin: str, input_path, out_dir, opts, name: str):
     """Predict one whole file, as ``predict_batch`` does in one process."""
     from terraseg.predict.api import predict_file
-    from terraseg.predict.batch import failure_message, remove_stale_temporaries
+    from terraseg.predict.resume import failure_message, remove_stale_temporaries
     from terraseg.predict.options import output_paths
 
     try:
@@ -28,7 +28,7 @@ def file_task(plugin: str, input_path, out_dir, opts, name: str):
 
 def block_task(plugin: str, input_path, folder: Path, block, opts, tile: int, overlap: int):
     """Predict one block of a split scene into its block files."""
-    from terraseg.predict.batch import failure_message
+    from terraseg.predict.resume import failure_message
     from terraseg.predict.dask.blocks import predict_block
 
     try:
@@ -40,7 +40,7 @@ def block_task(plugin: str, input_path, folder: Path, block, opts, tile: int, ov
 def join_task(plugin: str, input_path, out_dir, opts, name: str, tile: int, overlap: int, folder: Path, blocks,
               *block_results):
     """Join the blocks (``block_results``: the statuses of the block tasks run now) into the outputs."""
-    from terraseg.predict.batch import failure_message, remove_stale_temporaries
+    from terraseg.predict.resume import failure_message, remove_stale_temporaries
     from terraseg.predict.dask.join import join_blocks
     from terraseg.predict.options import output_paths
 
