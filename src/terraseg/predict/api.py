@@ -102,6 +102,7 @@ def predict_file(model, input_path, out_dir: str | Path, options: PredictOptions
     desktop app attaches its display sink there).
     """
     from terraseg._io import atomic_path
+    from terraseg.predict.resolution import check_resolution, predict_resampled
     from terraseg.predict.sinks import file_sinks
 
     opts = with_overrides(options, overrides)
@@ -117,13 +118,17 @@ def predict_file(model, input_path, out_dir: str | Path, options: PredictOptions
         source = stack.enter_context(open_source(input_path if is_remote(input_path) else Path(input_path),
                                                  bands=model_bands(meta, opts.bands)))
         check_band_count(source, meta.in_channels)
+        ratio = check_resolution(source, meta, resample=opts.resample)
         paths = output_paths(input_path, out_dir, opts, name=name)
         out_dir.mkdir(parents=True, exist_ok=True)
         tmp = {key: stack.enter_context(atomic_path(p)) for key, p in paths.items()}
         sinks = file_sinks(tmp, opts, png=uses_pillow(input_path), input=str(input_path)) + list(extra_sinks)
-        predict_source(backend, source, sinks, tile_size=tile, overlap=ov, batch_size=opts.batch_size,
-                       blend=opts.blend, tta=opts.tta, ignore=ignore_value(meta), progress=progress,
-                       cancel=cancel)
+        run = dict(tile_size=tile, overlap=ov, batch_size=opts.batch_size, blend=opts.blend, tta=opts.tta,
+                   progress=progress, cancel=cancel)
+        if opts.resample and ratio is not None and abs(ratio - 1.0) > 1e-6:
+            predict_resampled(backend, source, sinks, ratio, scratch_dir=out_dir, ignore=ignore_value(meta), **run)
+        else:
+            predict_source(backend, source, sinks, ignore=ignore_value(meta), **run)
     return paths
 
 

@@ -31,6 +31,13 @@ SEGMENT_DEGREES = 0.35
 MAX_SEGMENTS = 64
 
 
+def _apply(transform, cols, rows):
+    """Pixel (col, row) -> CRS (x, y) for arrays (spelled out: affine's ``*`` on arrays is deprecated)."""
+    cols, rows = np.asarray(cols, np.float64), np.asarray(rows, np.float64)
+    t = transform
+    return t.a * cols + t.b * rows + t.c, t.d * cols + t.e * rows + t.f
+
+
 def _pyproj_crs(crs):
     from pyproj import CRS
 
@@ -51,7 +58,7 @@ def _scale_varies(pcrs, transform, width: int, height: int) -> bool:
 
     cols = np.array([0.0, width / 2, width] * 3)
     rows = np.repeat([0.0, height / 2, height], 3)
-    xs, ys = transform * (cols, rows)
+    xs, ys = _apply(transform, cols, rows)
     try:
         to_lonlat = Transformer.from_crs(pcrs, pcrs.geodetic_crs, always_xy=True)
         lon, lat = to_lonlat.transform(xs, ys)
@@ -115,7 +122,7 @@ class GroundArea:
         if self._points is None:
             rows = np.array([0.0, self.height / 2, self.height] * 2)
             cols = np.repeat([0.0, float(self.width)], 3)
-            lon, lat = self._to_lonlat(*(self.transform * (cols, rows)))
+            lon, lat = self._to_lonlat(*_apply(self.transform, cols, rows))
             span = max(np.abs(np.subtract(lon[3:], lon[:3])).max(), np.abs(np.subtract(lat[3:], lat[:3])).max())
             segments = 1 if not np.isfinite(span) else int(np.clip(np.ceil(span / SEGMENT_DEGREES), 1, MAX_SEGMENTS))
             self._points = segments + 1
@@ -130,7 +137,7 @@ class GroundArea:
         cols = np.concatenate([edge, edge[::-1]])[None, :].repeat(rows, 0)
         rr = np.concatenate([np.broadcast_to(r, (rows, points)), np.broadcast_to(r + 1, (rows, points))],
                             axis=1)
-        xs, ys = self.transform * (cols.ravel(), rr.ravel())
+        xs, ys = _apply(self.transform, cols.ravel(), rr.ravel())
         lon, lat = self._to_lonlat(xs, ys)
         lon = np.asarray(lon).reshape(rows, -1)
         lat = np.clip(np.asarray(lat), -90.0, 90.0).reshape(rows, -1)
