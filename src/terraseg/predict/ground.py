@@ -1,10 +1,10 @@
 """Ground area of pixels and polygons in square metres, in any CRS: the project's one rule.
 
 * No CRS (or a CRS without a linear unit): no ground area (callers count pixels).
-* Projected CRS whose areal scale is the same over the whole scene (within ``SCALE_TOLERANCE``, e.g.
-  UTM over a few tens of km, or any equal-area projection): the planar pixel area in the CRS's
-  units, converted to metres (``|det(transform)| * unit²``). This is what GIS software shows for
-  such a CRS and stays exactly as before.
+* Projected CRS whose areal scale factor is 1 within 0.2 % all over the scene and varies by less
+  than 0.1 % over it (UTM inside its zone, any equal-area projection): the planar pixel area in the
+  CRS's units, converted to metres (``|det(transform)| * unit²``). This is what GIS software shows
+  for such a CRS and stays exactly as before.
 * Geographic CRSs (degrees) and projections whose scale varies across the scene (Web Mercator:
   planar m² at 52° N are 2.64 x the ground; Lambert over a country; UTM far off its meridian):
   geodesic area on the CRS's own ellipsoid (pyproj ``Geod``). Each pixel row is taken as one
@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import numpy as np
 
-# Relative spread of the areal scale factor over a scene above which planar areas are not used.
+# Planar areas are used only when the areal scale factor is this close to 1 everywhere in the scene
+# (UTM inside its zone: 0.9992..1.002) and changes by less than SCALE_TOLERANCE over it.
+UNIT_SCALE_TOLERANCE = 2e-3
 SCALE_TOLERANCE = 1e-3
 # Row edges are split into segments of at most this many degrees (of longitude or latitude) so that
 # the geodesic between two points follows the row: the relative area error of one segment of
@@ -53,7 +55,8 @@ def _metres_per_unit(crs) -> float | None:
 
 
 def _scale_varies(pcrs, transform, width: int, height: int) -> bool:
-    """Does the areal scale factor change by more than ``SCALE_TOLERANCE`` over the scene?"""
+    """Are planar areas not ground areas here? True when the areal scale factor is away from 1
+    (Web Mercator: 2.64 at 52° N, however small the scene) or changes over the scene."""
     from pyproj import Proj, Transformer
 
     cols = np.array([0.0, width / 2, width] * 3)
@@ -67,7 +70,7 @@ def _scale_varies(pcrs, transform, width: int, height: int) -> bool:
         return True
     if not np.all(np.isfinite(scale)) or scale.min() <= 0:
         return True
-    return bool(scale.max() / scale.min() - 1.0 > SCALE_TOLERANCE)
+    return bool(np.abs(scale - 1.0).max() > UNIT_SCALE_TOLERANCE or scale.max() / scale.min() - 1.0 > SCALE_TOLERANCE)
 
 
 class GroundArea:
