@@ -229,8 +229,11 @@ def test_onnx_model_gives_the_torch_matrix(tiny_bundle, sample_dataset, spec, tm
     onnx_path = export_onnx(tiny_bundle, tmp_path / "tiny.onnx", exporter="torchscript", sample_size=64)
     kwargs = dict(split=None, tile_size=64, overlap=16, progress=False)
     via_onnx = evaluate(onnx_path, sample_dataset, **kwargs)
-    via_torch = evaluate(tiny_bundle, sample_dataset, **kwargs)
+    via_torch = evaluate(tiny_bundle, sample_dataset, backend="torch", **kwargs)
+    via_auto = evaluate(tiny_bundle, sample_dataset, **kwargs)  # default: the bundle's cached ONNX export
     assert via_onnx["model"]["backend"] == "onnx" and via_torch["model"]["backend"] == "torch"
+    assert via_auto["model"]["backend"] == "onnx"
+    assert np.abs(via_auto["confusion_matrix"] - via_torch["confusion_matrix"]).sum() <= 0.001 * via_torch["pixels"]
     diff = np.abs(via_onnx["confusion_matrix"] - via_torch["confusion_matrix"]).sum()
     assert via_onnx["pixels"] == via_torch["pixels"]
     assert diff <= 0.001 * via_torch["pixels"]  # arg-max ties may flip a few pixels

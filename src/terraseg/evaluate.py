@@ -43,7 +43,7 @@ IGNORED_WARNING_SHARE = 0.5
 
 def _peek_meta(model, backend: str = "auto"):
     """``(BundleMeta, path or None, backend name)`` without loading weights (no torch import)."""
-    from terraseg.bundle import Bundle, read_meta
+    from terraseg.bundle import Bundle, is_onnx_model, read_meta
 
     if isinstance(model, (str, Path)):
         path = Path(model)
@@ -51,7 +51,7 @@ def _peek_meta(model, backend: str = "auto"):
             raise ModelError("model file not found (expected a bundle folder or an exported .onnx file)", path)
         if backend not in ("auto", "torch", "onnx"):
             raise ConfigError(f"unknown backend {backend!r}; choose torch, onnx or auto")
-        is_onnx = path.suffix.lower() == ".onnx"
+        is_onnx = is_onnx_model(path)
         if backend == "auto":
             backend = "onnx" if is_onnx else "torch"
         if is_onnx:
@@ -65,7 +65,7 @@ def _peek_meta(model, backend: str = "auto"):
         name = getattr(model, "name", None) or ("torch" if type(model).__name__ == "TorchBackend" else "custom")
         path = getattr(model, "source_path", None) or getattr(getattr(model, "bundle", None), "path", None)
         return model.meta, Path(path) if path is not None else None, name
-    raise TypeError(f"expected a bundle path, an ONNX path, a Bundle or a backend, got {type(model).__name__}")
+    raise ModelError(f"expected a bundle path, an ONNX path, a Bundle or a backend, got {type(model).__name__}")
 
 
 def _check_compatible(meta, spec, model_path) -> list[str]:
@@ -271,7 +271,10 @@ def evaluate(model, dataset_yaml, split: str | None = "test", split_file: str | 
     if isinstance(model, (str, Path)):
         from terraseg.runtime import load_backend
 
-        runner = load_backend(model, backend=backend_name, device=device, precision=precision)
+        # the user's choice (auto: a cached ONNX export of a bundle), not the peeked file kind
+        runner = load_backend(model, backend=backend, device=device, precision=precision,
+                              calibration=[s.image for s in samples] if precision in ("int8", "auto") else None)
+        backend_name, precision = getattr(runner, "name", backend_name), getattr(runner, "precision", precision)
     else:
         from terraseg.predict.backends import as_backend
 

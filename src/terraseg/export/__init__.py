@@ -1,7 +1,8 @@
 """Export: a bundle to a self-describing ONNX file, and int8 quantisation of such files.
 
 ``export.onnx`` converts (needs torch); ``export.quantize`` makes int8 copies with onnxruntime
-(no torch). Prediction code (``terraseg.predict``) never imports this package: the choice of which
+(no torch); ``export.cache`` keeps exports, int8 copies and precision choices
+keyed by content. Prediction code (``terraseg.predict``) never imports this package: the choice of which
 file runs a model (a cached export, an int8 copy) is made by ``terraseg.runtime``.
 """
 
@@ -18,8 +19,9 @@ _EXPORTS = {
     "cached_int8": "quantize",
     "calibration_tiles": "quantize",
     "random_calibration": "quantize",
-    "exported_copy": "quantize",
-    "cache_dir": "quantize",
+    "exported_copy": "cache",
+    "cache_dir": "cache",
+    "bundle_digest": "cache",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -38,6 +38,13 @@ def ground_resolution(source) -> float | None:
     return math.sqrt(mean) if mean else None
 
 
+def resolution_ratio(source, meta) -> float | None:
+    """The scene's GSD over the model's (``None`` when either is unknown)."""
+    model = getattr(meta, "resolution", None)
+    scene = ground_resolution(source) if model else None
+    return scene / float(model) if model and scene else None
+
+
 def check_resolution(source, meta, resample: bool = False) -> float | None:
     """The scene's GSD over the model's (``None`` when either is unknown); warns past ``TOLERANCE``.
 
