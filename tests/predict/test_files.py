@@ -84,7 +84,7 @@ def test_plain_tiff_without_crs_and_png_input(tmp_path):
 def test_area_report_sums_to_100_and_matches_class_raster(tmp_path):
     h, w = 100, 110
     cls, image = class_map_image(h, w)
-    src = write_geotiff(tmp_path / "areas.tif", image, transform=Affine(2.0, 0.0, 0, 0.0, -2.0, 1000))
+    src = write_geotiff(tmp_path / "areas.tif", image, transform=Affine(2.0, 0.0, 500000.0, 0.0, -2.0, 2800000.0))  # inside UTM 40N
     backend = BandClassBackend(make_meta(tile_size=64))
     out = predict_file(backend, src, tmp_path / "out")
     with rasterio.open(out["classes"]) as ds:
