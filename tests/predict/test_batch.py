@@ -33,7 +33,7 @@ def test_resume_skips_finished_files(tmp_path):
     for p in inputs:
         assert all(path.exists() for path in first.outputs[p].values())
     before = _mtimes(out)
-    assert len(before) == 3 * 6
+    assert len(before) == 3 * 8  # classes (+ .aux.xml, .qml), color, overlay, areas csv+json, polygons
 
     again = predict_batch(backend, [tmp_path / "in"], out, vector="geojson")
     assert again.ok and again.done == [] and len(again.skipped) == 3
@@ -83,7 +83,8 @@ def test_expand_inputs_globs_folders_and_collisions(tmp_path):
     backend = BandClassBackend(make_meta(tile_size=64))
     result = predict_batch(backend, [a[0], b[0]], tmp_path / "out", overlay=False, areas=False, color=False)
     assert result.ok
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_scene0_classes.tif", "b_scene0_classes.tif"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        f"{s}_scene0_classes{ext}" for s in "ab" for ext in (".qml", ".tif", ".tif.aux.xml")]
     # outputs of an earlier run in the output folder are not taken as inputs
     again = expand_inputs([tmp_path / "out"] + [str(tmp_path / "a" / "*.tif")], exclude_dir=tmp_path / "out")
     assert again == a
