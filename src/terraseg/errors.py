@@ -29,6 +29,10 @@ class ModelError(TerrasegError):
     """A model name, option or model file is invalid."""
 
 
+class OutputError(TerrasegError):
+    """An output location cannot be written: read-only, not a folder, not a file, or too little free space."""
+
+
 def first_line(exc: BaseException, limit: int = 200) -> str:
     """The first line of an exception's message (its class name when it has none), for one-line errors."""
     text = str(exc).strip()

@@ -137,8 +137,8 @@ def test_resume_and_stale_temporaries(tmp_path, tiny_bundle, client):
     before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
 
     (out / "b_overlay.png").unlink()
-    stale = [out / ".b_classes.x1y2z3.part.tif", out / ".big_areas.abcdef.part.csv",
-             out / "..big_polygons.abc.part.def.part.geojson"]
+    stale = [out / ".b_classes.x1y2z3ab.part.tif", out / ".big_areas.1-abcdefgh.part.csv",
+             out / ".big_polygons.x9y8z7w6.part.geojson"]
     for p in stale:
         p.write_bytes(b"left by an interrupted run")
     # a block folder of an interrupted run with another plan (e.g. other options) is not reused

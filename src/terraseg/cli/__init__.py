@@ -10,10 +10,8 @@ from __future__ import annotations
 import sys
 
 import typer
-from rich.console import Console
-from rich.text import Text
-
 from terraseg import __version__
+from terraseg.cli._messages import err_console
 from terraseg.errors import TerrasegError
 
 app = typer.Typer(
@@ -23,7 +21,6 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     add_completion=False,
 )
-err_console = Console(stderr=True)
 
 
 def _version_callback(value: bool) -> None:
@@ -56,15 +53,50 @@ _register()
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point."""
-    try:
-        app(args=argv, standalone_mode=True)
-    except TerrasegError as exc:
-        err_console.print(Text("error: ", style="bold red") + Text(str(exc)), highlight=False, soft_wrap=True)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        err_console.print("[bold red]interrupted[/]")
-        sys.exit(130)
+    """Console-script entry point: every failure a user can cause ends in one line on stderr.
+
+    ``error: FILE: problem`` with exit status 2 for user mistakes (:class:`TerrasegError`), OS errors
+    such as a full disk or a read-only folder, and usage errors; warnings as ``warning:`` lines.
+    """
+    from terraseg._io import describe_os_error
+    from terraseg.cli._messages import WarningReporter, environment_error, print_error
+
+    code: object = 0
+    with WarningReporter().active():
+        try:
+            code = app(args=argv, standalone_mode=False, prog_name="terraseg")
+        except typer.TyperException as exc:  # click's usage errors, as typer bundles them
+            kinds = {c.__name__ for c in type(exc).__mro__}
+            if "NoArgsIsHelpError" in kinds:
+                code = 2  # the help has been printed
+            elif "UsageError" in kinds:
+                ctx = getattr(exc, "ctx", None)
+                where = ctx.command_path if ctx is not None else "terraseg"
+                print_error(f"{where}: {exc.format_message()} (see '{where} --help')")
+                code = 2
+            else:
+                print_error(exc.format_message())
+                code = getattr(exc, "exit_code", 1)
+        except typer.Abort as exc:
+            if isinstance(exc.__cause__, EOFError):
+                print_error("input ended unexpectedly")
+                code = 2
+            else:
+                err_console.print("[bold red]interrupted[/]")
+                code = 130
+        except TerrasegError as exc:
+            print_error(str(exc))
+            code = 2
+        except KeyboardInterrupt:
+            err_console.print("[bold red]interrupted[/]")
+            code = 130
+        except Exception as exc:
+            os_error = environment_error(exc)
+            if os_error is None:
+                raise  # a bug in terraseg: the traceback is what a report needs
+            print_error(describe_os_error(os_error))
+            code = 2
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -38,35 +38,59 @@ def inspect_cmd(
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite an existing YAML."),
     images: Optional[str] = typer.Option(None, help="Image folder or glob (relative to DIRECTORY)."),
     masks: Optional[str] = typer.Option(None, help="Mask folder or glob (relative to DIRECTORY)."),
+    tolerance: Optional[int] = typer.Option(None, help="Group mask colours within this many levels per channel "
+                                                       "[default: 0 for clean masks, the largest that keeps the "
+                                                       "class colours apart for JPEG/anti-aliased ones]."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the full report as JSON."),
 ) -> None:
-    """Discover the mask palette, find unpaired/mismatched/unreadable files, draft a dataset YAML."""
-    from terraseg._io import write_json_atomic
+    """Find the images and masks, discover the mask palette, list unpaired/mismatched/unreadable files, draft a YAML."""
+    from terraseg._io import check_output, write_json_atomic
     from terraseg.data.inspect import inspect_dataset
 
     yaml_path = None if no_yaml else (out or Path(f"{directory.resolve().name}.yaml"))
-    report = inspect_dataset(directory, yaml_path, images=images, masks=masks, overwrite=force)
+    for path in (yaml_path, json_out):
+        if path is not None:
+            check_output(path, "file")
+    report = inspect_dataset(directory, yaml_path, images=images, masks=masks, tolerance=tolerance, overwrite=force)
+    kind = f"index masks in channel {report.mask_channel}" if report.mask_channel is not None else \
+        f"{report.mask_type} masks"
     console.print(f"[bold]{report.root}[/]: {report.n_images} images, {report.n_masks} masks, "
-                  f"{report.n_pairs} pairs, {report.bands} band(s), {report.mask_type} masks")
+                  f"{report.n_pairs} pairs, {report.bands} band(s), {kind}", highlight=False)
     console.print(f"images: {report.images_pattern}   masks: {report.masks_pattern}"
-                  + (f"   group: {report.group}" if report.group else ""), highlight=False)
-    table = Table(title=f"palette: {len(report.palette)} distinct {'colours' if report.mask_type == 'rgb' else 'values'}")
-    for col, kw in (("", {}), ("colour" if report.mask_type == "rgb" else "value", {}),
-                    ("RGB", {}), ("pixels", {"justify": "right"}), ("share", {"justify": "right"}),
-                    ("draft class", {})):
+                  + (f"   group: {report.group}" if report.group else "") + f"   ({report.layout})", highlight=False)
+    noisy = report.tolerance > 0
+    rgb = report.mask_type == "rgb"
+    title = (f"palette: {len(report.palette)} class colours from {report.distinct_colors:,} distinct colours "
+             f"(tolerance {report.tolerance})" if noisy else
+             f"palette: {len(report.palette)} distinct {'colours' if rgb else 'values'}")
+    table = Table(title=title)
+    columns = [("", {}), ("colour" if rgb else "value", {}), ("RGB", {}), ("pixels", {"justify": "right"}),
+               ("share", {"justify": "right"})]
+    if noisy:
+        columns += [("colours", {"justify": "right"}), ("spread", {"justify": "right"})]
+    for col, kw in columns + [("draft class", {})]:
         table.add_column(col, **kw)
     for e in report.palette:
         name = e.name if e.name is not None else "(ignored)"
         if e.source and e.source not in ("generated", "ignored"):
-            name += f"  [dim](from {e.source})[/]"
-        table.add_row(_swatch(e.color), e.label, str(e.color) if len(e.color) == 3 else "", f"{e.pixels:,}",
-                      f"{100 * e.share:.2f} %", name)
+            name += f"  [dim](from {e.source}" + (f" as {_hex(e.named_color)}" if e.named_color else "") + ")[/]"
+        row = [_swatch(e.color), e.label, str(e.color) if len(e.color) == 3 else "", f"{e.pixels:,}",
+               f"{100 * e.share:.2f} %"]
+        if noisy:
+            row += [f"{e.colors:,}", str(e.spread)]
+        table.add_row(*row, name)
     console.print(table)
     _warn(report.warnings)
     if json_out is not None:
         write_json_atomic(json_out, report.to_dict())
     if report.yaml_path:
         console.print(f"draft dataset YAML written to [bold]{report.yaml_path}[/] (check the class names)")
+
+
+def _hex(color) -> str:
+    from terraseg.data.palette import to_hex
+
+    return to_hex(color)
 
 
 @data_app.command("convert-masks")
@@ -77,8 +101,10 @@ def convert_masks_cmd(
     strict: bool = typer.Option(False, "--strict", help="Fail on mask colours no class owns (default: ignore index)."),
 ) -> None:
     """RGB colour masks -> single-band class-index masks (PNG/GeoTIFF) + a dataset YAML for them."""
+    from terraseg._io import check_output
     from terraseg.data.convert import convert_masks
 
+    check_output(out, "folder")
     report = convert_masks(dataset, out, fmt, strict=strict)
     console.print(f"{len(report.written)} index masks written to [bold]{report.out_dir}[/]; "
                   f"dataset YAML: {report.yaml_path}")
@@ -98,8 +124,10 @@ def colorize_cmd(
     out: Path = typer.Option(..., "--out", "-o", help="Output folder for the colour masks."),
 ) -> None:
     """Class-index masks -> RGB colour masks for viewing (the reverse of convert-masks)."""
+    from terraseg._io import check_output
     from terraseg.data.convert import colorize_masks
 
+    check_output(out, "folder")
     report = colorize_masks(dataset, inputs or None, out)
     console.print(f"{len(report.written)} colour masks written to [bold]{report.out_dir}[/]")
     if report.unknown:
@@ -116,11 +144,15 @@ def stats_cmd(
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the statistics as JSON."),
 ) -> None:
     """Exact per-band mean/std (one streaming pass), class pixel frequencies, median-frequency weights."""
-    from terraseg._io import write_json_atomic
+    from terraseg._io import check_output, write_json_atomic
     from terraseg.data.spec import load_spec
     from terraseg.data.stats import compute_stats, write_stats_to_yaml
 
     spec = load_spec(dataset)
+    if json_out is not None:
+        check_output(json_out, "file")
+    if write:
+        check_output(spec.path or dataset, "file")
     samples = spec.split_samples(subset, split) if split is not None else None
     st = compute_stats(spec, samples)
     table = Table(title=f"{st.images} image(s), {st.pixels:,} valid pixels")
@@ -156,8 +188,10 @@ def split_cmd(
 ) -> None:
     """Deterministic train/val/test(/holdout) lists, by group so neighbouring pixels do not leak."""
     from terraseg.data.spec import load_spec
+    from terraseg._io import check_output
     from terraseg.data.split import make_split, write_split
 
+    check_output(out, "file")
     spec = load_spec(dataset)
     split = make_split(spec, val=val, test=test, holdout=holdout, seed=seed, by=by)
     by_used = by or ("group" if spec.group else "file")
@@ -178,8 +212,10 @@ def chip_cmd(
     fmt: Optional[str] = typer.Option(None, "--format", help="tif or png [default: tif for TIFF images, else png]."),
 ) -> None:
     """Cut images and masks into fixed-size chips (GeoTIFF chips keep their georeference)."""
+    from terraseg._io import check_output
     from terraseg.data.chip import chip_dataset
 
+    check_output(out, "folder")
     r = chip_dataset(dataset, out, size, stride, min_valid=min_valid, fmt=fmt)
     console.print(f"{r.chips} chips from {r.images} image(s) written to [bold]{r.out_dir}[/] "
                   f"({r.skipped} skipped as mostly ignore/nodata); dataset YAML: {r.yaml_path}")
@@ -194,7 +230,10 @@ def sample_cmd(
     fmt: str = typer.Option("png", "--format", help="png or tif (georeferenced GeoTIFF)."),
 ) -> None:
     """Generate a small labelled sample procedurally (water, roads, buildings, vegetation, bare land)."""
+    from terraseg._io import check_output, removed_on_failure
     from terraseg.data.sample import generate_sample
 
-    path = generate_sample(out, n_images=n_images, size=size, seed=seed, fmt=fmt)
+    check_output(out, "folder")
+    with removed_on_failure(out):
+        path = generate_sample(out, n_images=n_images, size=size, seed=seed, fmt=fmt)
     console.print(f"{n_images} scenes written to [bold]{out}[/]; dataset YAML: {path}")

@@ -28,6 +28,7 @@ def export_command(
     The file carries the bundle metadata (classes, colours, normalisation, tile size), so
     `terraseg predict out.onnx IMAGE --backend onnx` and the desktop app need nothing else.
     """
+    from terraseg._io import check_output
     from terraseg.errors import TerrasegError
     from terraseg.export import export_info, export_onnx
 
@@ -35,6 +36,11 @@ def export_command(
         raise TerrasegError("int8 output file must end in .onnx", int8)
     if calibrate and int8 is None:
         raise TerrasegError("--calibrate only applies with --int8")
+    weights = bundle / "model.safetensors"
+    size = weights.stat().st_size if weights.is_file() else None  # the ONNX file is about as large
+    check_output(onnx, "file", need_bytes=size and (size * 5 // 4 if int8 is not None else size))
+    if int8 is not None:
+        check_output(int8, "file")
     with _status(f"exporting {bundle} to ONNX"):
         out = export_onnx(bundle, onnx, opset=opset, exporter=exporter)
     info = export_info(out)
@@ -47,10 +53,14 @@ def export_command(
         from terraseg.export.quantize import quantize_int8
 
         tiles = None
-        if calibrate:
-            tiles = cut_tiles(calibrate, read_onnx_meta(out), n=calibration_tiles)
-        with _status("quantising to int8"):
-            q = quantize_int8(out, int8, tiles)
+        try:
+            if calibrate:
+                tiles = cut_tiles(calibrate, read_onnx_meta(out), n=calibration_tiles)
+            with _status("quantising to int8"):
+                q = quantize_int8(out, int8, tiles)
+        except BaseException:
+            out.unlink(missing_ok=True)  # a failed command leaves nothing behind, not the fp32 file either
+            raise
         source = f"{len(tiles)} tiles from {len(calibrate)} image(s)" if tiles is not None else "random tiles"
         typer.echo(f"wrote {q} ({q.stat().st_size / 1e6:.1f} MB, int8, calibrated on {source})")
 

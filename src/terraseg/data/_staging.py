@@ -9,6 +9,8 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+from terraseg._io import temp_prefix
+
 
 @contextlib.contextmanager
 def staged_dir(out_dir: str | Path) -> Iterator[Path]:
@@ -16,7 +18,8 @@ def staged_dir(out_dir: str | Path) -> Iterator[Path]:
     ``out_dir`` (created or merged into), on failure it is deleted and ``out_dir`` is left as it was."""
     out = Path(out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    # the name carries the process id: a later run removes stages of killed runs (terraseg._io)
+    stage = Path(tempfile.mkdtemp(prefix=temp_prefix(out.name), suffix=".partial", dir=out.parent))
     try:
         yield stage
         out.mkdir(parents=True, exist_ok=True)

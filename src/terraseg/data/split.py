@@ -65,17 +65,13 @@ def _counts(n: int, val: float, test: float) -> tuple[int, int]:
 
 def make_split(spec, val: float = 0.15, test: float = 0.15, holdout: int = 0, seed: int = 0,
                by: str | None = None, samples: Sequence | None = None) -> dict[str, list[str]]:
-    """Deterministic split of the labelled images of ``spec``; returns ``{train, val, test, holdout}``.
+    """Deterministic split of the labelled images of ``spec`` (a loaded ``DatasetSpec``); returns ``{train, val, test, holdout}``.
 
     ``by`` is ``"group"`` (whole groups go to one set; default when the spec has a ``group`` rule)
     or ``"file"``; the default falls back to files when there are too few groups for the sets asked
     for (an explicit ``by="group"`` raises instead). Fractions are of images; with groups, whole groups are assigned greedily to reach
     them as closely as possible (at least one group each when the fraction is > 0).
     """
-    if isinstance(spec, (str, Path)):
-        from terraseg.data.spec import load_spec
-
-        spec = load_spec(spec)
     items = list(samples) if samples is not None else spec.labelled()
     if not items:
         raise DataError("the data set has no labelled images to split", spec.path or spec.root)

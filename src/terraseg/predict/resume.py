@@ -1,29 +1,29 @@
-"""What a batch needs to resume and report, shared by the single-process loop and the cluster run.
-
-A file is finished when all its outputs exist; temporaries of an interrupted run are deleted before a
-file is predicted again; a failing file is reported in one line.
-"""
+"""Resuming a batch: which inputs are finished, the temporaries a killed run left, and the one line
+reported for a failed input. Shared by the single-process batch and the Dask runner."""
 
 from __future__ import annotations
 
-import glob
 from pathlib import Path
 
 from terraseg.errors import TerrasegError, first_line
 
 
 def is_finished(paths: dict[str, Path]) -> bool:
-    return all(p.exists() for p in paths.values())
+    """Whether every output of an input exists (outputs are renamed into place only when all succeeded)."""
+    return all(Path(p).exists() for p in paths.values())
 
 
-def remove_stale_temporaries(paths: dict[str, Path]) -> None:
-    """Delete temporaries of ``paths`` left by an interrupted run (``terraseg._io.atomic_path`` names)."""
+def remove_stale_temporaries(paths: dict[str, Path]) -> list[Path]:
+    """Delete the temporaries of ``paths`` left by killed runs (a running process's are kept)."""
+    from terraseg._io import clean_stale_temporaries
+
+    removed = []
+    by_folder: dict[Path, list[str]] = {}
     for p in paths.values():
-        stem, suffix = glob.escape(p.stem), glob.escape(p.suffix)
-        # a writer that itself writes atomically inside a temporary name (vector files) nests the names
-        for pattern in (f".{stem}.*.part{suffix}", f"..{stem}.*.part.*.part{suffix}"):
-            for stale in p.parent.glob(pattern):
-                stale.unlink(missing_ok=True)
+        by_folder.setdefault(Path(p).parent, []).append(Path(p).stem)
+    for folder, names in by_folder.items():
+        removed += clean_stale_temporaries(folder, names)
+    return removed
 
 
 def failure_message(path, exc: BaseException) -> str:

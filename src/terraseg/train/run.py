@@ -13,6 +13,7 @@ Run directory (``output.dir/output.name``)::
 
 from __future__ import annotations
 
+import csv
 import datetime as _dt
 import logging
 import warnings
@@ -101,14 +102,15 @@ def prepare(config: str | Path | dict | None, overrides: Iterable[str] = (), res
 
     overrides = list(overrides)
     if resume is not None:
-        run_dir = Path(resume)
+        from terraseg.train.checkpoint_io import resume_checkpoint
+
+        run_dir, chosen = Path(resume), None
+        if run_dir.suffix == ".ckpt" and run_dir.parent.name == "checkpoints":  # a checkpoint of the run
+            run_dir, chosen = run_dir.parent.parent, run_dir
         saved = run_dir / "config.yaml"
         if not saved.is_file():
             raise TerrasegError("not a terraseg run directory (config.yaml is missing)", run_dir)
-        ckpt = run_dir / "checkpoints" / "last.ckpt"
-        if not ckpt.is_file():
-            raise TerrasegError("nothing to resume: checkpoints/last.ckpt is missing (the run stopped before "
-                                "its first validation)", run_dir)
+        ckpt = resume_checkpoint(run_dir, chosen)  # damaged -> one line offering the newest intact one
         cfg = load_config(saved, overrides)
         cfg["output"]["dir"] = str(run_dir.resolve().parent)
         cfg["output"]["name"] = run_dir.resolve().name
@@ -128,9 +130,25 @@ def train(config: str | Path | dict | None = None, overrides: Iterable[str] = ()
 
     ``resume`` is a run directory: training continues from its ``checkpoints/last.ckpt`` (epoch,
     optimizer, schedule, callbacks) with its saved config; overrides may change e.g.
-    ``trainer.max_epochs``. ``callbacks`` are extra Lightning callbacks.
+    ``trainer.max_epochs``. It may also name one checkpoint of a run (``RUN/checkpoints/X.ckpt``).
+    ``callbacks`` are extra Lightning callbacks. A run that fails before its first checkpoint
+    leaves no run directory behind.
     """
+    from terraseg._io import check_output
+    from terraseg.train.checkpoint_io import remove_failed_run
+
     cfg, run_dir, ckpt = prepare(config, overrides, resume)
+    check_output(run_dir, "folder")
+    existed = run_dir.exists()
+    try:
+        return _train(cfg, run_dir, ckpt, callbacks)
+    except BaseException as exc:
+        if not existed and remove_failed_run(run_dir) and isinstance(exc, KeyboardInterrupt):
+            raise KeyboardInterrupt("training interrupted before its first checkpoint; nothing was kept") from None
+        raise
+
+
+def _train(cfg: dict, run_dir: Path, ckpt: Path | None, callbacks: Sequence[Any]) -> TrainResult:
     _quiet_lightning()
 
     import lightning.pytorch as pl
@@ -141,6 +159,7 @@ def train(config: str | Path | dict | None = None, overrides: Iterable[str] = ()
     from terraseg.bundle import BundleMeta
     from terraseg.data.spec import load_spec
     from terraseg.train.callbacks import RunArtifacts
+    from terraseg.train.checkpoint_io import AtomicCheckpointIO
     from terraseg.train.config import dump_config
     from terraseg.train.data import SegmentationDataModule, select_samples
     from terraseg.train.module import SegmentationModule, is_multitask
@@ -150,6 +169,9 @@ def train(config: str | Path | dict | None = None, overrides: Iterable[str] = ()
 
     spec = load_spec(cfg["data"]["dataset"])
     train_samples, val_samples = select_samples(spec, cfg["data"], cfg["trainer"]["seed"])
+    from terraseg.data.ignored import check_ignored_share  # issue 17: refuse a palette that misses the masks
+
+    check_ignored_share(spec, train_samples, cfg["data"]["dataset"])
     _check_labelled(spec, train_samples, "training", cfg["data"]["dataset"])
     _check_labelled(spec, val_samples, "validation", cfg["data"]["dataset"])
     class_weights = _class_weights(cfg, spec, train_samples)
@@ -194,14 +216,14 @@ def train(config: str | Path | dict | None = None, overrides: Iterable[str] = ()
     loggers = build_loggers(cfg, run_dir)
     csv_logger = loggers[0]
     if ckpt is not None:
-        _keep_metrics_csv(csv_logger, run_dir / "metrics.csv")
+        _keep_metrics_csv(csv_logger, run_dir / "metrics.csv", ckpt)
     kwargs: dict[str, Any] = dict(
         default_root_dir=str(run_dir), max_epochs=tr["max_epochs"], callbacks=cbs, logger=loggers,
         check_val_every_n_epoch=tr["val_every"], accelerator=tr["accelerator"], devices=tr["devices"],
         strategy=tr["strategy"], num_nodes=tr["num_nodes"], precision=_precision(cfg),
         log_every_n_steps=tr["log_every_n_steps"], deterministic=tr["deterministic"] or None,
         gradient_clip_val=tr["gradient_clip_val"], enable_progress_bar=show_bar, enable_model_summary=show_bar,
-        num_sanity_val_steps=1, use_distributed_sampler=False,
+        num_sanity_val_steps=1, use_distributed_sampler=False, plugins=[AtomicCheckpointIO()],
     )
     if tr["max_time"] is not None:
         kwargs["max_time"] = _dt.timedelta(minutes=tr["max_time"])
@@ -256,19 +278,44 @@ def train(config: str | Path | dict | None = None, overrides: Iterable[str] = ()
                        is_global_zero=bool(trainer.is_global_zero))
 
 
-def _keep_metrics_csv(csv_logger, path: Path) -> None:
-    """A resumed run appends to metrics.csv (Lightning's CSV writer would start it afresh)."""
-    import csv
+def _keep_metrics_csv(csv_logger, path: Path, ckpt: Path) -> None:
+    """A resumed run appends to metrics.csv (Lightning's CSV writer would start it afresh).
+
+    Rows logged after the checkpoint (the epoch that was interrupted) are dropped: that epoch runs
+    again and logs them anew.
+    """
+    from terraseg.train.checkpoint_io import checkpoint_epoch
 
     if not path.is_file():
         return
-    old = path.read_text(encoding="utf-8")
+    old = _rows_until_epoch(path.read_text(encoding="utf-8"), checkpoint_epoch(ckpt))
     writer = csv_logger.experiment  # creating the writer removes the old file ...
     if not hasattr(writer, "metrics_keys"):
         return
     path.write_text(old, encoding="utf-8")  # ... so put it back and continue its columns
     header = next(csv.reader([old.splitlines()[0]])) if old.strip() else []
     writer.metrics_keys = sorted(header)
+
+
+def _rows_until_epoch(text: str, last_epoch: int) -> str:
+    """The CSV ``text`` without the rows of epochs after ``last_epoch``."""
+    lines = text.splitlines(keepends=True)
+    if not lines:
+        return text
+    header = next(csv.reader([lines[0]]))
+    if "epoch" not in header:
+        return text
+    col = header.index("epoch")
+    kept = [lines[0]]
+    for line in lines[1:]:
+        row = next(csv.reader([line]), [])
+        try:
+            if int(float(row[col])) > last_epoch:
+                continue
+        except (IndexError, ValueError):
+            pass
+        kept.append(line)
+    return "".join(kept)
 
 
 #: The config of examples/train-sample.yaml: a small U-Net on the generated sample, ~2 minutes on CPU.
