@@ -134,11 +134,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
 
-    from terraseg.predict.dask.model import usable_cores
+    from terraseg._threads import inference_threads
     from terraseg.runtime import load_backend
 
     os.environ.setdefault("TERRASEG_PROGRESS", "0")
-    report: dict = {"cores": usable_cores(), "model": "classic U-Net base 8 depth 3, random weights",
+    report: dict = {"cores": inference_threads(), "model": "classic U-Net base 8 depth 3, random weights",
                     "tile": args.tile, "scenes": f"{args.scenes} x {args.size}²",
                     "large": f"{args.large} x {args.size}"}
     with tempfile.TemporaryDirectory(prefix="terraseg-scale-") as tmp:

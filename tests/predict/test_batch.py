@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -160,7 +162,9 @@ def test_resume_removes_temporaries_of_an_interrupted_run(tmp_path):
     out = tmp_path / "out"
     assert predict_batch(backend, [tmp_path / "in"], out, vector="geojson").ok
     output_paths(inputs[0], out, name="scene0")["classes"].unlink()
-    stale = [out / ".scene0_classes.k3j2h1ab.part.tif", out / ".scene0_polygons.1-x9y8z7w6.part.geojson"]
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])  # the killed run that left temporaries
+    dead.wait()
+    stale = [out / ".scene0_classes.k3j2h1ab.part.tif", out / f".scene0_polygons.{dead.pid}-x9y8z7w6.part.geojson"]
     kept = [out / ".scene10_classes.zzzzzzzz.part.tif",  # not a temporary of scene0's outputs
             out / f".scene0_color.{os.getpid()}-abcdefgh.part.tif"]  # a running process's
     for p in stale + kept:
