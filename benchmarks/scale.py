@@ -132,18 +132,20 @@ def main() -> None:
     parser.add_argument("--large", type=int, default=3072, help="height of the large scene")
     parser.add_argument("--tile", type=int, default=256)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--backend", default="torch", help="torch (the README's figures), onnx or auto")
     args = parser.parse_args()
 
     from terraseg._threads import inference_threads
     from terraseg.runtime import load_backend
 
     os.environ.setdefault("TERRASEG_PROGRESS", "0")
-    report: dict = {"cores": inference_threads(), "model": "classic U-Net base 8 depth 3, random weights",
+    report: dict = {"cores": inference_threads(), "backend": args.backend,
+                    "model": "classic U-Net base 8 depth 3, random weights",
                     "tile": args.tile, "scenes": f"{args.scenes} x {args.size}²",
                     "large": f"{args.large} x {args.size}"}
     with tempfile.TemporaryDirectory(prefix="terraseg-scale-") as tmp:
         tmp = Path(tmp)
-        backend = load_backend(make_bundle(tmp, args.tile))
+        backend = load_backend(make_bundle(tmp, args.tile), backend=args.backend)
         backend(np.zeros((2, 3, args.tile, args.tile), np.float32))  # warm up before the first timed run
         (tmp / "in").mkdir()
         scenes = [make_scene(tmp / "in" / f"s{i}.tif", args.size, args.size, i) for i in range(args.scenes)]
