@@ -53,7 +53,7 @@ class BundleMeta(BaseModel):
     mean: list[_Finite] | None = Field(None, description="per-band mean in raw pixel units (e.g. 0..255 for uint8)")
     std: list[Annotated[float, Field(gt=0, allow_inf_nan=False)]] | None = Field(
         None, description="per-band standard deviation in raw pixel units (> 0)")
-    tile_size: int = Field(512, ge=8, description="training crop size, a good default prediction tile")
+    tile_size: int = Field(512, ge=1, description="training crop size, a good default prediction tile")
     band_indexes: list[Annotated[int, Field(ge=1)]] | None = Field(
         None, description="1-based band indexes the model was trained on (GDAL order); null = the first "
                           "in_channels bands")
