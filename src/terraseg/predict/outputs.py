@@ -22,23 +22,7 @@ import json
 
 import numpy as np
 
-BLOCK = 256
-
-
-def geotiff_profile(width: int, height: int, count: int, dtype: str, crs=None, transform=None,
-                    nodata=None) -> dict:
-    profile = {"driver": "GTiff", "width": width, "height": height, "count": count, "dtype": dtype,
-               "compress": "deflate", "zlevel": 1, "BIGTIFF": "IF_SAFER", "tiled": True, "blockxsize": BLOCK,
-               "blockysize": BLOCK}
-    if dtype == "float32":
-        profile["predictor"] = 3
-    if crs is not None:
-        profile["crs"] = crs
-    if transform is not None:
-        profile["transform"] = transform
-    if nodata is not None:
-        profile["nodata"] = nodata
-    return profile
+from terraseg.data.raster import BLOCK, geotiff_profile  # noqa: F401  (one GeoTIFF profile)
 
 
 def class_colormap(colors) -> dict[int, tuple[int, int, int, int]]:

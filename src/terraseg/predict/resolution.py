@@ -89,8 +89,8 @@ def predict_resampled(backend, source, sinks, ratio: float, *, scratch_dir, igno
     from rasterio.vrt import WarpedVRT
 
     from terraseg.data.source import RasterioSource
-    from terraseg.predict.engine import classes_and_confidence, predict_source
-    from terraseg.predict.sinks import ProbabilitySink, RunInfo, Strip
+    from terraseg.predict.engine import deliver, predict_source
+    from terraseg.predict.sinks import ProbabilitySink, RunInfo
 
     if not hasattr(source, "ds"):
         raise ConfigError("--resample works on GDAL rasters (GeoTIFF, VRT, ...), not on pictures", source.path)
@@ -116,14 +116,7 @@ def predict_resampled(backend, source, sinks, ratio: float, *, scratch_dir, igno
             for top in range(0, source.height, STRIP_ROWS):
                 bottom = min(source.height, top + STRIP_ROWS)
                 probs = back.read(window=Window(0, top, source.width, bottom - top)).astype(np.float32)
-                valid = source.valid_rows(top, bottom)
-                classes, confidence = classes_and_confidence(probs)
-                if valid is not None:
-                    classes[~valid] = info.ignore
-                    confidence[~valid] = 0
-                strip = Strip(top, bottom, probs, classes, confidence, valid)
-                for sink in sinks:
-                    sink.write(strip)
+                deliver(sinks, info, top, bottom, probs, source.valid_rows(top, bottom))
         for sink in sinks:
             sink.finish()
     finally:
