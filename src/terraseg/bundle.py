@@ -23,7 +23,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from terraseg import __version__
-from terraseg.errors import ModelError
+from terraseg.errors import ModelError, first_line
 from terraseg.schemas._validate import KeyProblem, validate
 
 WEIGHTS_NAME = "model.safetensors"
@@ -210,7 +210,6 @@ def load_bundle(path: str | Path, device: str = "cpu") -> Bundle:
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise ModelError(f"weights do not match architecture {meta.architecture!r}: {first}", weights) from None
+        raise ModelError(f"weights do not match architecture {meta.architecture!r}: {first_line(exc)}", weights) from None
     model.eval().to(device)
     return Bundle(model=model, meta=meta, path=folder)

@@ -29,7 +29,7 @@ from typing import Callable
 
 import numpy as np
 
-from terraseg.errors import ConfigError, ModelError
+from terraseg.errors import ConfigError, ModelError, first_line
 from terraseg.predict.backends import BACKENDS, PRECISIONS
 
 __all__ = ["load_backend", "predict_file", "predict_array", "BACKENDS", "PRECISIONS", "CHOICES"]
@@ -116,7 +116,7 @@ def load_backend(model, backend: str = "auto", device: str = "cpu", precision: s
 def _reason(exc: BaseException) -> str:
     from terraseg.export.cache import CacheError, ExportFailed
 
-    text = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
+    text = first_line(exc)
     if isinstance(exc, ExportFailed):
         return f"this model does not run on ONNX Runtime ({text})"
     if isinstance(exc, CacheError):
