@@ -32,10 +32,18 @@ import numpy as np
 from terraseg.errors import ConfigError, ModelError, first_line
 from terraseg.predict.backends import BACKENDS, PRECISIONS
 
-__all__ = ["load_backend", "predict_file", "predict_array", "BACKENDS", "PRECISIONS", "CHOICES"]
+__all__ = ["load_backend", "check_choices", "predict_file", "predict_array", "BACKENDS", "PRECISIONS", "CHOICES"]
 
 # What the options accept: a backend or precision, or auto.
 CHOICES = {"backend": BACKENDS + ("auto",), "precision": PRECISIONS + ("auto",)}
+
+
+def check_choices(backend: str, precision: str) -> None:
+    """Refuse an unknown backend or precision (before anything is loaded)."""
+    if backend not in CHOICES["backend"]:
+        raise ConfigError(f"unknown backend {backend!r}; choose one of {', '.join(CHOICES['backend'])}")
+    if precision not in CHOICES["precision"]:
+        raise ConfigError(f"unknown precision {precision!r}; choose one of {', '.join(CHOICES['precision'])}")
 
 
 def warn_once(message: str) -> None:
@@ -72,10 +80,7 @@ def load_backend(model, backend: str = "auto", device: str = "cpu", precision: s
     """
     from terraseg.bundle import Bundle
 
-    if backend not in CHOICES["backend"]:
-        raise ConfigError(f"unknown backend {backend!r}; choose one of {', '.join(CHOICES['backend'])}")
-    if precision not in CHOICES["precision"]:
-        raise ConfigError(f"unknown precision {precision!r}; choose one of {', '.join(CHOICES['precision'])}")
+    check_choices(backend, precision)
     warn = warn or warn_once
     if callable(model) and hasattr(model, "meta") and not isinstance(model, Bundle):
         return model

@@ -153,6 +153,11 @@ def test_cli_user_errors_exit_2(tmp_path, tiny_bundle, capsys):
     code, text = _run_cli([str(tiny_bundle), str(tmp_path / "x.tif"), "--out", str(tmp_path / "o"),
                            "--tile-size", "64", "--overlap", "64"], capsys)
     assert code == 2 and "overlap" in text
+    for flag, value, word in (("--blend", "box", "blend"), ("--vector", "shp", "vector format"),
+                              ("--backend", "tensorflow", "unknown backend"), ("--precision", "fp8", "precision")):
+        code, text = _run_cli([str(tiny_bundle), str(tmp_path / "x.tif"), "--out", str(tmp_path / "o"), flag, value],
+                              capsys)
+        assert code == 2 and word in text and len(text.strip().splitlines()) == 1, text
     assert not (tmp_path / "o").exists()
 
 

@@ -64,30 +64,19 @@ def predict_command(
 
     from terraseg._io import check_output
     from terraseg.data.source import parse_bands
-    from terraseg.errors import ConfigError
-    from terraseg.runtime import CHOICES, load_backend
     from terraseg.predict.batch import predict_batch
-    from terraseg.predict.blend import BLENDS
-    from terraseg.predict.options import PredictOptions
+    from terraseg.predict.options import PredictOptions, check
+    from terraseg.runtime import check_choices, load_backend
 
     console = Console(stderr=True)
-    if backend not in CHOICES["backend"]:
-        raise ConfigError(f"--backend must be auto, torch or onnx, not {backend!r}")
-    if precision not in CHOICES["precision"]:
-        raise ConfigError(f"--precision must be fp32, bf16, int8 or auto, not {precision!r}")
-    if blend not in BLENDS:
-        raise ConfigError(f"--blend must be one of {', '.join(BLENDS)}, not {blend!r}")
-    if tta_mode not in ("d4", "flips"):
-        raise ConfigError(f"--tta-mode must be d4 or flips, not {tta_mode!r}")
-    if vector is not None and vector not in ("gpkg", "geojson"):
-        raise ConfigError(f"--vector must be gpkg or geojson, not {vector!r}")
-
+    check_choices(backend, precision)
     check_output(out, "folder")  # before the model loads: `--out FILE` is one usage error, not one per input
     options = PredictOptions(tile_size=tile_size, overlap=overlap, batch_size=batch_size, blend=blend,
                              tta=tta_mode if tta else False, color=color, overlay=overlay, areas=areas,
                              confidence=confidence, probabilities=probabilities, vector=vector,
                              min_area=min_area, simplify=simplify, overlay_max_size=overlay_size,
                              bands=parse_bands(bands), resample=resample)
+    check(options)  # the options the model does not decide, before it loads
     if workers is not None or scheduler:
         from terraseg.predict.dask.cluster import require_distributed
 

@@ -71,11 +71,10 @@ def tile_settings(meta, tile_size=None, overlap=None) -> tuple[int, int]:
     return tile, resolve_overlap(tile, overlap)
 
 
-def validate(opts: PredictOptions, meta) -> tuple[int, int]:
-    """Check the options against the model once, before any file is touched; -> (tile, overlap)."""
+def check(opts: PredictOptions) -> None:
+    """Check what can be checked without the model (the CLI calls this before a model loads)."""
     from terraseg.predict.blend import window_2d
 
-    tile, ov = tile_settings(meta, opts.tile_size, opts.overlap)
     window_2d(2, 2, opts.blend)  # unknown blend -> ConfigError
     resolve_tta(opts.tta)
     if not isinstance(opts.batch_size, int) or opts.batch_size < 1:
@@ -86,7 +85,12 @@ def validate(opts: PredictOptions, meta) -> tuple[int, int]:
         raise ConfigError("--min-area and --simplify must be >= 0")
     if opts.overlay_max_size < 16:
         raise ConfigError(f"overlay size must be at least 16 pixels, got {opts.overlay_max_size}")
-    return tile, ov
+
+
+def validate(opts: PredictOptions, meta) -> tuple[int, int]:
+    """Check the options against the model once, before any file is touched; -> (tile, overlap)."""
+    check(opts)
+    return tile_settings(meta, opts.tile_size, opts.overlap)
 
 
 def ignore_value(meta) -> int:
