@@ -14,6 +14,14 @@ os.environ.setdefault("TERRASEG_PROGRESS", "0")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _model_cache(tmp_path_factory):
+    """Cached ONNX exports of the auto backend go to a temporary folder, never the user's cache."""
+    if "TERRASEG_CACHE_DIR" not in os.environ:
+        os.environ["TERRASEG_CACHE_DIR"] = str(tmp_path_factory.mktemp("model-cache"))
+    yield
+
+
 @pytest.fixture(scope="session")
 def dubai_root() -> Path:
     """The real Dubai data set, read in place from ../shared (never copied)."""

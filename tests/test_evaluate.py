@@ -229,8 +229,11 @@ def test_onnx_model_gives_the_torch_matrix(tiny_bundle, sample_dataset, spec, tm
     onnx_path = export_onnx(tiny_bundle, tmp_path / "tiny.onnx", exporter="torchscript", sample_size=64)
     kwargs = dict(split=None, tile_size=64, overlap=16, progress=False)
     via_onnx = evaluate(onnx_path, sample_dataset, **kwargs)
-    via_torch = evaluate(tiny_bundle, sample_dataset, **kwargs)
+    via_torch = evaluate(tiny_bundle, sample_dataset, backend="torch", **kwargs)
+    via_auto = evaluate(tiny_bundle, sample_dataset, **kwargs)  # default: the bundle's cached ONNX export
     assert via_onnx["model"]["backend"] == "onnx" and via_torch["model"]["backend"] == "torch"
+    assert via_auto["model"]["backend"] == "onnx"
+    assert np.abs(via_auto["confusion_matrix"] - via_torch["confusion_matrix"]).sum() <= 0.001 * via_torch["pixels"]
     diff = np.abs(via_onnx["confusion_matrix"] - via_torch["confusion_matrix"]).sum()
     assert via_onnx["pixels"] == via_torch["pixels"]
     assert diff <= 0.001 * via_torch["pixels"]  # arg-max ties may flip a few pixels
@@ -242,3 +245,24 @@ def test_onnx_model_gives_the_torch_matrix(tiny_bundle, sample_dataset, spec, tm
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert int(proc.stdout.strip()) == via_onnx["pixels"]
+
+
+def test_band_selection_equals_a_data_set_stored_in_that_band_order(tiny_bundle, sample_dataset, tmp_path):
+    # --bands 3,2,1 on the sample must score exactly like a copy whose images were saved as BGR.
+    import shutil
+
+    from terraseg.errors import ModelError
+
+    copy = tmp_path / "bgr"
+    shutil.copytree(sample_dataset.parent, copy)
+    for image in (copy / "images").iterdir():
+        rgb = np.asarray(Image.open(image).convert("RGB"))
+        Image.fromarray(np.ascontiguousarray(rgb[:, :, ::-1])).save(image)
+    selected = evaluate(tiny_bundle, sample_dataset, split=None, progress=False, tile_size=64, bands="3,2,1")
+    stored = evaluate(tiny_bundle, copy / sample_dataset.name, split=None, progress=False, tile_size=64)
+    plain = evaluate(tiny_bundle, sample_dataset, split=None, progress=False, tile_size=64)
+    np.testing.assert_array_equal(selected["confusion_matrix"], stored["confusion_matrix"])
+    assert not np.array_equal(selected["confusion_matrix"], plain["confusion_matrix"])
+    assert selected["settings"]["bands"] == "3,2,1"
+    with pytest.raises(ModelError, match=r"expects 3 band\(s\) but the data set .* gives 2 \(bands 1,2 selected\)"):
+        evaluate(tiny_bundle, sample_dataset, split=None, progress=False, bands="1,2")

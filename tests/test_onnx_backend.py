@@ -96,9 +96,8 @@ def test_predict_with_onnx_backend_never_imports_torch(onnx_model, sample_datase
 
 
 def test_int8_is_quantised_cached_and_close_to_fp32(onnx_model, tmp_path, sample_dataset):
-    from terraseg.predict.onnx_backend import OnnxBackend, read_onnx_meta
     from terraseg.export.quantize import calibration_tiles
-
+    from terraseg.predict.onnx_backend import OnnxBackend, read_onnx_meta
     from terraseg.runtime import load_backend
 
     fp32 = OnnxBackend(onnx_model)
@@ -157,6 +156,19 @@ def test_bundle_folder_is_exported_once_into_the_cache(tiny_bundle, tmp_path):
     backend = load_backend(tiny_bundle, "onnx")
     assert backend.path.suffix == ".onnx" and backend.path.parent == tmp_path / "cache"
     assert backend.meta.classes == read_meta(tiny_bundle).classes
+
+
+def test_threads_follow_physical_cores(onnx_model, monkeypatch):
+    import psutil
+
+    from terraseg.predict.onnx_backend import OnnxBackend
+
+    cores = min(psutil.cpu_count(logical=False), len(os.sched_getaffinity(0)))
+    backend = OnnxBackend(onnx_model)
+    assert backend.threads == cores and f"{cores} threads" in backend.describe()
+    assert backend.session.get_session_options().intra_op_num_threads == cores
+    monkeypatch.setenv("TERRASEG_THREADS", "1")
+    assert OnnxBackend(onnx_model).threads == 1
 
 
 def test_backend_works_with_onnxruntime_alone(onnx_model):

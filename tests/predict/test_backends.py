@@ -88,3 +88,53 @@ def test_import_is_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+def _bn_bundle(tmp_path, odd: bool = False):
+    """Conv + BatchNorm pairs with trained-looking statistics; ``odd``: the batch norm is registered
+    after the convolution but applied before it, so folding it into the convolution would be wrong."""
+    import torch
+
+    from terraseg.bundle import Bundle
+
+    class Odd(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 3, 3, padding=1)
+            self.bn = torch.nn.BatchNorm2d(3)
+            self.head = torch.nn.Conv2d(3, 5, 1)
+
+        def forward(self, x):
+            return self.head(self.conv(self.bn(x)))
+
+    torch.manual_seed(0)
+    if odd:
+        model = Odd()
+    else:
+        model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
+                                    torch.nn.Conv2d(8, 5, 1))
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-1, 1)
+            m.running_var.uniform_(0.5, 2)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.5, 0.5)
+    return Bundle(model=model.eval(), meta=make_meta(), path=tmp_path)
+
+
+@pytest.mark.parametrize("odd", [False, True])
+def test_optimised_torch_path_matches_the_plain_model(tmp_path, odd):
+    import torch
+
+    from terraseg.models import probabilities
+    from terraseg.predict import TorchBackend
+
+    bundle = _bn_bundle(tmp_path, odd)
+    x = np.random.default_rng(0).normal(size=(2, 3, 33, 47)).astype(np.float32)
+    with torch.no_grad():
+        expected = probabilities(bundle.model(torch.from_numpy(x))).numpy()
+    fast = TorchBackend(bundle)
+    np.testing.assert_allclose(fast(x), expected, atol=1e-5)
+    assert fast.fused == (0 if odd else 1)  # the wrong fold is detected and not used
+    assert fast.memory_format == torch.channels_last and fast.threads == torch.get_num_threads()
+    assert "torch fp32" in fast.describe()

@@ -43,9 +43,14 @@ def evaluate_command(
     overlap: Optional[int] = typer.Option(None, "--overlap", help="Tile overlap in pixels (default: tile size / 4)."),
     batch_size: int = typer.Option(4, "--batch-size", min=1, help="Tiles per model call."),
     tta: bool = typer.Option(False, "--tta", help="Test-time augmentation (average over flips and rotations)."),
-    backend: str = typer.Option("auto", "--backend", help="torch, onnx or auto (onnx for .onnx files)."),
-    precision: str = typer.Option("fp32", "--precision", help="fp32, bf16 (torch) or int8 (onnx)."),
+    backend: str = typer.Option("auto", "--backend",
+                                help="auto (ONNX Runtime through a cached export, torch if that fails), torch or onnx."),
+    precision: str = typer.Option("fp32", "--precision",
+                                  help="fp32, bf16 (torch), int8 (onnx) or auto (int8/bf16 where checked to agree)."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    bands: Optional[str] = typer.Option(None, "--bands",
+                                        help="Image bands fed to the model, 1-based as in GDAL, e.g. 4,3,2 "
+                                             "(default: the data set's selection, else the model's)."),
 ) -> None:
     """Evaluate MODEL on the labelled images of one split of a data set, whole images at full resolution.
 
@@ -57,10 +62,12 @@ def evaluate_command(
     from terraseg.errors import ConfigError
     from terraseg.evaluate import _peek_meta, default_out_dir, evaluate
 
-    if backend not in ("torch", "onnx", "auto"):
-        raise ConfigError(f"--backend must be torch, onnx or auto, not {backend!r}")
-    if precision not in ("fp32", "bf16", "int8"):
-        raise ConfigError(f"--precision must be fp32, bf16 or int8, not {precision!r}")
+    from terraseg.runtime import CHOICES
+
+    if backend not in CHOICES["backend"]:
+        raise ConfigError(f"--backend must be auto, torch or onnx, not {backend!r}")
+    if precision not in CHOICES["precision"]:
+        raise ConfigError(f"--precision must be fp32, bf16, int8 or auto, not {precision!r}")
     chosen_split = None if split == "all" else split
     if out is None:
         from terraseg.data.spec import load_spec
@@ -72,7 +79,7 @@ def evaluate_command(
     with removed_on_failure(out):
         result = evaluate(model, data, split=chosen_split, split_file=split_file, out_dir=out, tile_size=tile_size,
                           overlap=overlap, batch_size=batch_size, tta=tta, progress=True, backend=backend,
-                          device=device, precision=precision)
+                          device=device, precision=precision, bands=bands)
     console = Console()
     for w in result["warnings"]:
         Console(stderr=True).print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)

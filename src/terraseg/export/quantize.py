@@ -9,7 +9,7 @@ the activations, pooling, concatenations between them), except the final softmax
 so probabilities keep their resolution.
 
 Quantised models are cached (``cached_int8``): keyed by the fp32 file's content and the calibration,
-in ``$TERRASEG_CACHE_DIR`` or ``~/.cache/terraseg`` (a temporary folder when that is not writable).
+in the model cache of ``terraseg.export.cache``.
 Imports only numpy, onnx and onnxruntime (no torch).
 """
 
@@ -17,46 +17,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from terraseg.errors import ModelError
+from terraseg.errors import ModelError, first_line
 
 # None: every operator ONNX Runtime can quantise (Conv, ConvTranspose, MatMul, Relu, MaxPool, Concat,
 # Add, Resize, ...), so whole chains stay int8; quantising only Conv/ConvTranspose/MatMul left float
 # Relu/Concat between them and measured 1.25x slower on a U-Net. The softmax is always excluded.
 QUANTIZED_OPS = None
-
-
-def cache_dir(path: str | Path | None = None) -> Path:
-    """The folder for cached quantised / exported models (created if needed)."""
-    candidates = []
-    if path is not None:
-        candidates.append(Path(path))
-    if os.environ.get("TERRASEG_CACHE_DIR"):
-        candidates.append(Path(os.environ["TERRASEG_CACHE_DIR"]))
-    base = os.environ.get("XDG_CACHE_HOME") or (Path.home() / ".cache")
-    candidates += [Path(base) / "terraseg", Path(tempfile.gettempdir()) / "terraseg-cache"]
-    for folder in candidates:
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            if os.access(folder, os.W_OK):
-                return folder
-        except OSError:
-            continue
-    raise ModelError("no writable cache folder for quantised models (set TERRASEG_CACHE_DIR)")
-
-
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def random_calibration(in_channels: int, n: int = 8, size: int = 128, seed: int = 0) -> np.ndarray:
@@ -195,8 +167,7 @@ def quantize_int8(
                 calibration_providers=["CPUExecutionProvider"],
             )
         except Exception as exc:
-            first = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
-            raise ModelError(f"int8 quantisation failed ({first[:200]})", model_path) from None
+            raise ModelError(f"int8 quantisation failed ({first_line(exc)})", model_path) from None
         q = onnx.load(str(raw))
         info = json.loads(props.get(EXPORT_KEY, "{}"))
         info.update({"precision": "int8", "calibration": source, "quantized_ops": QUANTIZED_OPS or "all",
@@ -215,32 +186,16 @@ def cached_int8(
     calibration: np.ndarray | None = None,
     cache_dir: str | Path | None = None,
 ) -> Path:
-    """The int8 copy of ``model_path`` from the cache, quantising it on first use."""
+    """The int8 copy of ``model_path`` from the cache (see ``terraseg.export.cache``), quantising it
+    on first use. Keyed by the fp32 file's content and the calibration tiles."""
+    from terraseg.export.cache import cache_dir as cache_folder
+    from terraseg.export.cache import file_digest
+
     model_path = Path(model_path)
-    key = hashlib.sha256(_file_digest(model_path).encode())
+    key = hashlib.sha256(file_digest(model_path).encode())
     if calibration is not None:
         key.update(np.ascontiguousarray(calibration, dtype=np.float32).tobytes())
-    out = _cache(cache_dir) / f"{model_path.stem}-{key.hexdigest()[:16]}.int8.onnx"
+    out = cache_folder(cache_dir) / f"{model_path.stem}-{key.hexdigest()[:16]}.int8.onnx"
     if not out.is_file():
         quantize_int8(model_path, out, calibration)
-    return out
-
-
-def _cache(path):
-    return cache_dir(path)
-
-
-def exported_copy(bundle_path: str | Path, cache: str | Path | None = None) -> Path:
-    """An ONNX export of a bundle folder, made once into the cache (imports torch)."""
-    from terraseg.export.onnx import export_onnx
-
-    bundle_path = Path(bundle_path)
-    h = hashlib.sha256()
-    for name in ("bundle.json", "model.safetensors"):
-        f = bundle_path / name
-        if f.is_file():
-            h.update(_file_digest(f).encode())
-    out = _cache(cache) / f"{bundle_path.name}-{h.hexdigest()[:16]}.onnx"
-    if not out.is_file():
-        export_onnx(bundle_path, out)
     return out

@@ -22,7 +22,7 @@ MODEL_SUFFIXES = (".onnx", ".json", ".safetensors")
 @dataclass
 class ModelDoc:
     path: Path
-    kind: str  # "torch" or "onnx" (or "custom" for an injected backend)
+    kind: str  # "bundle" (runs on the auto backend, terraseg.runtime), "onnx" or "custom" (injected)
     meta: Any  # terraseg.bundle.BundleMeta
     backend: Any = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -58,7 +58,7 @@ class ModelDoc:
                 from terraseg.runtime import load_backend
 
                 try:
-                    self.backend = load_backend(self.path, backend=self.kind)
+                    self.backend = load_backend(self.path, backend="auto" if self.kind == "bundle" else self.kind)
                 except TerrasegError:
                     raise
                 except Exception as exc:  # a corrupt file that the loader did not recognise
@@ -84,4 +84,4 @@ def open_model(path: str | Path) -> ModelDoc:
     from terraseg.bundle import read_meta
 
     meta = read_meta(path)
-    return ModelDoc(path=path, kind="torch", meta=meta)
+    return ModelDoc(path=path, kind="bundle", meta=meta)

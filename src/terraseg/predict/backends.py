@@ -28,11 +28,24 @@ class Backend(Protocol):
 
 
 class TorchBackend:
-    """Runs a bundle's torch model. ``precision="bf16"`` uses ``torch.autocast`` (CPU or CUDA)."""
+    """Runs a bundle's torch model. ``precision="bf16"`` uses ``torch.autocast`` (CPU or CUDA).
 
-    def __init__(self, bundle, device: str = "cpu", precision: str = "fp32"):
+    ``optimise`` (default on) prepares the model for inference: batch norms folded into their
+    convolutions (``terraseg.predict.fusion``, kept only when the result matches) and the
+    ``channels_last`` memory layout, which oneDNN's CPU convolutions and cuDNN's tensor cores run
+    fastest; calls run under ``torch.inference_mode``. ``compile`` wraps the model in
+    ``torch.compile`` (off by default: on the benchmark machine it did not pay for its compile time,
+    see README, "Prediction speed"). ``threads``: intra-op threads (default: one per physical core,
+    ``terraseg._threads``).
+    """
+
+    name = "torch"
+
+    def __init__(self, bundle, device: str = "cpu", precision: str = "fp32", *, optimise: bool = True,
+                 compile: bool = False, threads: int | None = None):
         import torch
 
+        from terraseg._threads import inference_threads
         from terraseg.bundle import Bundle, load_bundle
 
         if precision not in ("fp32", "bf16"):
@@ -46,11 +59,27 @@ class TorchBackend:
             raise ConfigError(f"unknown device {device!r}; choose cpu or cuda")
         if not isinstance(bundle, Bundle):
             bundle = load_bundle(bundle, device=device)
+        self.threads = int(threads or inference_threads())
+        if device == "cpu" and torch.get_num_threads() != self.threads:
+            torch.set_num_threads(self.threads)
         self.bundle = bundle
         self.meta = bundle.meta
         self.device = torch.device(device)
         self.precision = precision
-        self.model = bundle.model.eval().to(self.device)
+        self.origin = ""  # set by terraseg.runtime when it chose this backend (e.g. a fallback)
+        self.fused = 0
+        self.memory_format = torch.contiguous_format
+        model = bundle.model.eval().to(self.device)
+        if optimise:
+            from terraseg.predict.fusion import fuse_conv_bn
+
+            size = min(max(int(self.meta.tile_size), 64), 128)
+            example = torch.randn(1, self.meta.in_channels, size, size, generator=torch.Generator().manual_seed(0))
+            model, self.fused = fuse_conv_bn(model, example.to(self.device))
+            self.memory_format = torch.channels_last
+            model = model.to(memory_format=self.memory_format)
+        self.compiled = bool(compile)
+        self.model = torch.compile(model, dynamic=True) if compile else model
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         import torch
@@ -58,13 +87,26 @@ class TorchBackend:
         from terraseg.models import probabilities
 
         x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(self.device)
+        x = x.contiguous(memory_format=self.memory_format)
         with torch.inference_mode():
             if self.precision == "bf16":
                 with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16):
                     probs = probabilities(self.model(x))
             else:
                 probs = probabilities(self.model(x))
-        return probs.float().cpu().numpy()
+            probs = probs.float().contiguous()
+        return probs.cpu().numpy()
+
+    def describe(self) -> str:
+        """One line for logs and the app's model panel: backend, precision, device, threads, origin."""
+        where = f"{self.threads} threads" if self.device.type == "cpu" else str(self.device)
+        parts = [f"torch {self.precision}, {where}"]
+        if self.fused:
+            parts.append(f"{self.fused} batch norms folded")
+        if self.compiled:
+            parts.append("torch.compile")
+        text = ", ".join(parts)
+        return f"{text} ({self.origin})" if self.origin else text
 
     def __repr__(self) -> str:
         return f"TorchBackend({self.meta.architecture}, device={self.device}, precision={self.precision})"
@@ -82,7 +124,9 @@ def as_backend(model, device: str = "cpu", precision: str = "fp32"):
         return model
     if isinstance(model, (str, Path)):
         path = Path(model)
-        if path.suffix.lower() == ".onnx":
+        from terraseg.bundle import is_onnx_model
+
+        if is_onnx_model(path):
             from terraseg.predict.onnx_backend import OnnxBackend
 
             return OnnxBackend(path, precision=precision, device=device)

@@ -12,14 +12,13 @@ file quantised by ``terraseg.export.quantize`` runs as int8; this module never q
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from terraseg.bundle import BundleMeta
-from terraseg.errors import DataError, ModelError
+from terraseg.errors import DataError, ModelError, first_line
 
 META_KEY = "terraseg"
 EXPORT_KEY = "terraseg_export"
@@ -33,6 +32,10 @@ def _session_options(threads: int | None = None):
     options = ort.SessionOptions()
     options.log_severity_level = 3  # errors only
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # One operator at a time, each on every physical core (terraseg._threads): parallel operators
+    # would only split the same cores between them.
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.inter_op_num_threads = 1
     if threads:
         options.intra_op_num_threads = int(threads)
     return options
@@ -125,7 +128,8 @@ class OnnxBackend:
     ``precision`` must match the file: an int8 file (``terraseg export --int8``) runs as int8; asking
     for int8 from an fp32 file is refused here (``terraseg.runtime.load_backend`` quantises and caches
     a copy first). ``providers`` defaults to the CPU provider (CUDA with
-    ``device="cuda"``); ``threads`` sets onnxruntime's intra-op threads (default: all cores).
+    ``device="cuda"``); ``threads`` sets onnxruntime's intra-op threads (default: one per physical
+core, ``terraseg._threads``).
     """
 
     name = "onnx"
@@ -153,12 +157,17 @@ class OnnxBackend:
         self.precision = file_precision if file_precision in PRECISIONS else "fp32"
         self.path = Path(self.source_path)
         self.device = device
+        self.origin = ""  # set by terraseg.runtime (e.g. "cached export of bundle X")
+        if threads is None:
+            from terraseg._threads import inference_threads
+
+            threads = inference_threads()
+        self.threads = int(threads)
         self.providers = list(providers) if providers else _default_providers(device)
         try:
             self.session = ort.InferenceSession(str(self.path), _session_options(threads), providers=self.providers)
         except Exception as exc:
-            first = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
-            raise ModelError(f"onnxruntime cannot load the model ({first[:200]})", self.path) from None
+            raise ModelError(f"onnxruntime cannot load the model ({first_line(exc)})", self.path) from None
         inputs = self.session.get_inputs()
         if len(inputs) != 1:
             raise ModelError(f"expected an ONNX model with one input, found {len(inputs)}", self.path)
@@ -177,6 +186,12 @@ class OnnxBackend:
     def __repr__(self) -> str:
         return f"OnnxBackend({str(self.source_path)!r}, precision={self.precision!r}, providers={self.providers})"
 
+    def describe(self) -> str:
+        """One line for logs and the app's model panel: backend, precision, device, threads, origin."""
+        where = f"{self.threads} threads" if self.providers[0] == "CPUExecutionProvider" else self.providers[0]
+        text = f"onnx {self.precision}, {where}"
+        return f"{text} ({self.origin})" if self.origin else text
+
     def info(self) -> dict[str, Any]:
         return {"backend": self.name, "path": str(self.path), "precision": self.precision,
-                "providers": self.providers, "threads": os.cpu_count()}
+                "providers": self.providers, "threads": self.threads}
