@@ -161,13 +161,13 @@ def build_paths(bundle: Path, work: Path, compile_: bool, calibration: np.ndarra
 
 
 def bench_model(key: str, work: Path, rounds: int, batch: int, compile_: bool) -> dict:
-    from terraseg import models
     from terraseg.bundle import read_meta
+    from terraseg.models.complexity import count_flops
 
     architecture, options = MODELS[key]
     bundle = random_bundle(work / key, architecture, options)
     meta = read_meta(bundle)
-    _, flops = models.count(architecture, size=TILE, in_channels=3, num_classes=meta.num_classes, **options)
+    _, flops = count_flops(architecture, size=TILE, in_channels=3, num_classes=meta.num_classes, **options)
     tiles, tiles_from = tiles_for(meta, rounds * batch, seed=1, held_out=True)
     calibration, calibration_from = tiles_for(meta, 8, seed=0, held_out=False)
     log(f"{key}: loading the paths (first use exports and quantises)")

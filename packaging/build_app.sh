@@ -6,11 +6,13 @@
 #   RASTERIO=1 bash packaging/build_app.sh # also bundle rasterio (GeoTIFF georeferencing, polygons)
 #
 # Steps: (1) a separate venv packaging/.venv-app with only what the ONNX app needs
-# (PySide6-Essentials, onnxruntime, numpy, Pillow, PyInstaller) and terraseg installed with
+# (PySide6-Essentials, onnxruntime, numpy, Pillow, pydantic, PyInstaller) and terraseg installed with
 # --no-deps; (2) a tiny random model exported to ONNX and a sample image, made with the dev venv
 # (.venv, which has torch) by `terraseg export`; (3) PyInstaller with packaging/terraseg-app.spec
 # into packaging/dist/terraseg-app; (4) the app runs `--smoke-test IMAGE MODEL.onnx` offscreen
-# (opens the window, predicts, exits 0) and the build is checked for torch; (5) the size is printed.
+# (opens the window, predicts, exits 0) on the 384 px sample and on a 2048 x 2048 scene (hundreds of
+# progress signals: PySide6 6.12.0 aborted there, issue 16) and the build is checked for torch;
+# (5) the size is printed.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -29,7 +31,7 @@ if [ ! -x "$APPVENV/bin/python" ]; then
     "$PYTHON" -m venv "$APPVENV"
     "$APPVENV/bin/pip" install -q --upgrade pip
 fi
-"$APPVENV/bin/pip" install -q "PySide6-Essentials>=6.6" "onnxruntime>=1.18" "numpy>=1.24" "pillow>=10" \
+"$APPVENV/bin/pip" install -q "PySide6-Essentials>=6.6,<6.12" "onnxruntime>=1.18" "numpy>=1.24" "pillow>=10" "pydantic>=2" \
     "pyinstaller>=6.5"
 if [ "$RASTERIO" = "1" ]; then
     "$APPVENV/bin/pip" install -q "rasterio>=1.3"
@@ -46,7 +48,7 @@ fi
 
 echo "== 2/5 smoke-test model and image (dev venv: $DEVPY)"
 mkdir -p "$SMOKE"
-if [ ! -f "$SMOKE/model.onnx" ] || [ ! -f "$SMOKE/image.png" ]; then
+if [ ! -f "$SMOKE/model.onnx" ] || [ ! -f "$SMOKE/image.png" ] || [ ! -f "$SMOKE/scene-2048.png" ]; then
     "$DEVPY" - "$SMOKE" <<'PY'
 import shutil, sys
 from pathlib import Path
@@ -69,6 +71,11 @@ meta = BundleMeta(architecture="unet", options=options, in_channels=spec.bands, 
                   tile_size=128)
 save_bundle(out / "bundle", model, meta)
 shutil.copyfile(spec.items()[0].image, out / "image.png")
+# a 2048 x 2048 scene of smooth fields: ~1000 tiles, ~250 progress signals in one run
+import numpy as np
+from PIL import Image
+coarse = np.random.default_rng(7).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+Image.fromarray(coarse).resize((2048, 2048), Image.Resampling.BILINEAR).save(out / "scene-2048.png")
 PY
     "$DEVPY" -m terraseg export "$SMOKE/bundle" --onnx "$SMOKE/model.onnx"
 fi
@@ -97,6 +104,11 @@ env -u DISPLAY -u WAYLAND_DISPLAY QT_QPA_PLATFORM=offscreen "$APP" --smoke-test 
 end=$(date +%s.%N)
 grep -q "torch imported: False" "$SMOKE/smoke.log"
 echo "smoke test passed in $(echo "$end - $start" | bc) s (including start-up)"
+# the big scene: the app must predict it and exit 0 (an abort at exit gives 134 and stops the build)
+env -u DISPLAY -u WAYLAND_DISPLAY QT_QPA_PLATFORM=offscreen "$APP" --smoke-test "$SMOKE/scene-2048.png" \
+    "$SMOKE/model.onnx" | tee "$SMOKE/smoke-2048.log"
+grep -q "smoke test: predicted 2048x2048 px" "$SMOKE/smoke-2048.log"
+echo "smoke test on a 2048 x 2048 scene passed (exit 0)"
 
 echo "== 5/5 size"
 bytes=$(du -sb "$DIST/terraseg-app" | cut -f1)

@@ -29,13 +29,21 @@ from typing import Callable
 
 import numpy as np
 
-from terraseg.errors import ConfigError, ModelError
+from terraseg.errors import ConfigError, ModelError, first_line
 from terraseg.predict.backends import BACKENDS, PRECISIONS
 
-__all__ = ["load_backend", "predict_file", "predict_array", "BACKENDS", "PRECISIONS", "CHOICES"]
+__all__ = ["load_backend", "check_choices", "predict_file", "predict_array", "BACKENDS", "PRECISIONS", "CHOICES"]
 
 # What the options accept: a backend or precision, or auto.
 CHOICES = {"backend": BACKENDS + ("auto",), "precision": PRECISIONS + ("auto",)}
+
+
+def check_choices(backend: str, precision: str) -> None:
+    """Refuse an unknown backend or precision (before anything is loaded)."""
+    if backend not in CHOICES["backend"]:
+        raise ConfigError(f"unknown backend {backend!r}; choose one of {', '.join(CHOICES['backend'])}")
+    if precision not in CHOICES["precision"]:
+        raise ConfigError(f"unknown precision {precision!r}; choose one of {', '.join(CHOICES['precision'])}")
 
 
 def warn_once(message: str) -> None:
@@ -49,8 +57,9 @@ def warn_once(message: str) -> None:
 
 
 def _is_onnx(path: Path) -> bool:
-    return path.suffix.lower() == ".onnx" or (path.is_dir() and (path / "model.onnx").is_file()
-                                               and not (path / "bundle.json").is_file())
+    from terraseg.bundle import is_onnx_model
+
+    return is_onnx_model(path)
 
 
 def _bundle_folder(path: Path) -> Path:
@@ -72,10 +81,7 @@ def load_backend(model, backend: str = "auto", device: str = "cpu", precision: s
     """
     from terraseg.bundle import Bundle
 
-    if backend not in CHOICES["backend"]:
-        raise ConfigError(f"unknown backend {backend!r}; choose one of {', '.join(CHOICES['backend'])}")
-    if precision not in CHOICES["precision"]:
-        raise ConfigError(f"unknown precision {precision!r}; choose one of {', '.join(CHOICES['precision'])}")
+    check_choices(backend, precision)
     warn = warn or warn_once
     if callable(model) and hasattr(model, "meta") and not isinstance(model, Bundle):
         return model
@@ -116,7 +122,7 @@ def load_backend(model, backend: str = "auto", device: str = "cpu", precision: s
 def _reason(exc: BaseException) -> str:
     from terraseg.export.cache import CacheError, ExportFailed
 
-    text = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
+    text = first_line(exc)
     if isinstance(exc, ExportFailed):
         return f"this model does not run on ONNX Runtime ({text})"
     if isinstance(exc, CacheError):

@@ -37,7 +37,7 @@ def test_bad_key_is_one_line_error_with_status_2(tmp_path, sample_dataset):
     out = run_cli(str(cfg_file))
     assert out.returncode == 2
     lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and "optimizer.lr must be a positive number" in lines[0] and str(cfg_file) in lines[0]
+    assert len(lines) == 1 and "key 'optimizer.lr': must be > 0" in lines[0] and str(cfg_file) in lines[0]
     out = run_cli(str(cfg_file), "trainer.max_epoks=2")
     assert out.returncode == 2 and "trainer.max_epoks" in out.stderr and "max_epochs" in out.stderr
     assert not (tmp_path / "runs").exists()  # nothing written

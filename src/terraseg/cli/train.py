@@ -10,19 +10,21 @@ import typer
 from terraseg.cli import app
 
 
-@app.command("train", context_settings={"allow_interspersed_args": True})
+@app.command("train", context_settings={"allow_interspersed_args": True, "ignore_unknown_options": True})
 def train_command(
     config: Optional[Path] = typer.Argument(
         None, metavar="CONFIG.yaml", help="Training config (YAML). Not needed with --resume or --print-config."),
     overrides: Optional[List[str]] = typer.Argument(
         None, metavar="[section.key=value]...",
-        help="Config overrides, e.g. trainer.max_epochs=5 optimizer.lr=0.01 loss.terms.dice=0.5 "
-             "model.options.base_channels=32 (values are YAML)."),
+        help="Config overrides, e.g. trainer.max_epochs=5 --optimizer.lr=0.01 loss.terms.dice=0.5 "
+             "trainer.devices=[0,1] model.options='{base_channels: 32}' (values are YAML)."),
     set_: Optional[List[str]] = typer.Option(
         None, "--set", "-s", metavar="section.key=value", help="A config override (repeatable); same as the "
                                                                "positional form."),
     print_config: bool = typer.Option(
         False, "--print-config", help="Print the full config (defaults + CONFIG + overrides) and exit."),
+    print_schema: bool = typer.Option(
+        False, "--print-schema", help="Print the JSON Schema of training configs (for editors) and exit."),
     resume: Optional[Path] = typer.Option(
         None, "--resume", metavar="RUN_DIR", help="Continue an interrupted run from RUN_DIR/checkpoints/last.ckpt "
                                                   "(epoch, optimizer, schedule) with its saved config."),
@@ -37,8 +39,9 @@ def train_command(
 ) -> None:
     """Train a segmentation model; the best model is saved as a bundle in RUN_DIR/bundle.
 
-    Every config key can be set on the command line as section.key=value (positional) or with
-    --set section.key=value. Examples:
+    Every config key can be set on the command line as section.key=value, --section.key=value or
+    --set section.key=value; values are YAML, so lists and mappings work. trainer.* also takes any
+    lightning.Trainer argument (e.g. trainer.accumulate_grad_batches=4). Examples:
 
       terraseg train --print-config
 
@@ -48,9 +51,15 @@ def train_command(
     """
     from terraseg.errors import ConfigError
 
-    items = [*(overrides or []), *(set_ or [])]
-    if config is not None and not config.exists() and "=" in str(config) and "/" not in str(config).split("=")[0]:
-        items.insert(0, str(config))  # only overrides were given (e.g. with --resume)
+    if print_schema:
+        from importlib.resources import files
+
+        typer.echo(files("terraseg.schemas").joinpath("training.schema.json").read_text(encoding="utf-8"))
+        return
+    items = _join_spaced([*(overrides or []), *(set_ or [])])
+    if config is not None and not config.exists() and (str(config).startswith("--") or (
+            "=" in str(config) and "/" not in str(config).split("=")[0])):
+        items = _join_spaced([str(config), *items])  # only overrides were given (e.g. with --resume)
         config = None
     for flag, value in (("devices", devices), ("strategy", strategy), ("num_nodes", num_nodes),
                         ("precision", precision), ("accelerator", accelerator)):
@@ -99,3 +108,14 @@ def train_command(
         typer.echo(f"best model:    {result.bundle_path}  (validation {', '.join(parts)}, epoch {m.get('epoch')})")
     else:
         typer.echo("no bundle was written (training ended before the first validation)")
+
+
+def _join_spaced(items: list[str]) -> list[str]:
+    """``--trainer.max_epochs 5`` (two words) is ``--trainer.max_epochs=5``."""
+    out: list[str] = []
+    for item in items:
+        if out and out[-1].startswith("--") and "=" not in out[-1]:
+            out[-1] = f"{out[-1]}={item}"
+        else:
+            out.append(item)
+    return out

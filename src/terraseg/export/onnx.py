@@ -6,6 +6,8 @@ batch, height and width, and returns class probabilities ``probabilities`` ``(N,
 is part of the exported graph). The bundle metadata (``BundleMeta`` JSON: classes, colours,
 normalisation, tile size, ...) travels in the ONNX ``metadata_props`` under the key ``"terraseg"``;
 export details (exporter, opset, the measured difference to torch) under ``"terraseg_export"``.
+Beside them, the flat keys the Deepness QGIS plugin reads (:func:`deepness_metadata`), so the file
+loads in Deepness with the right classes, tile size and normalisation.
 
 Before anything is written the model is checked with ``onnx.checker`` and run with onnxruntime on
 random inputs of sizes not seen at export time (including sizes that are not a multiple of the
@@ -23,7 +25,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from terraseg.errors import ModelError
+from terraseg.errors import ModelError, first_line
 
 META_KEY = "terraseg"
 EXPORT_KEY = "terraseg_export"
@@ -31,6 +33,7 @@ INPUT_NAME = "image"
 OUTPUT_NAME = "probabilities"
 DEFAULT_OPSET = 18
 EXPORTERS = ("auto", "dynamo", "torchscript")
+DEEPNESS_OVERLAP_PERCENT = 25  # terraseg predicts with a quarter-tile overlap by default
 
 
 def _wrapper(model):
@@ -98,6 +101,34 @@ def set_metadata(proto, values: dict[str, str]) -> None:
         proto.metadata_props.add(key=p.key, value=p.value)
     for key, value in values.items():
         proto.metadata_props.add(key=key, value=value)
+
+
+def deepness_metadata(meta, overlap_percent: int = DEEPNESS_OVERLAP_PERCENT) -> dict[str, str]:
+    """The Deepness plugin's metadata keys, each value JSON-encoded (the plugin ``json.loads`` them).
+
+    Deepness divides 8-bit pixels by 255, then standardises with ``standardization_mean`` /
+    ``standardization_std``; terraseg's mean/std are in raw pixel units, so they are divided by 255
+    too: ``(x / 255 - mean / 255) / (std / 255) == (x - mean) / std``. Without mean/std terraseg
+    feeds raw pixels, which is mean 0 and std 1/255 in the plugin's units. The plugin's code reads
+    the tile size as ``tile_size`` while its documentation says ``tiles_size``: both are written.
+    ``resolution`` (cm/px) only when the bundle records its training ground resolution.
+    """
+    bands = int(meta.in_channels)
+    mean = [float(m) / 255.0 for m in (meta.mean if meta.mean is not None else [0.0] * bands)]
+    std = [float(s) / 255.0 for s in (meta.std if meta.std is not None else [1.0] * bands)]
+    keys = {
+        "model_type": "Segmentor",
+        "class_names": {str(i): name for i, name in enumerate(meta.classes)},
+        "tile_size": int(meta.tile_size),
+        "tiles_size": int(meta.tile_size),
+        "tiles_overlap": int(overlap_percent),
+        "standardization_mean": mean,
+        "standardization_std": std,
+    }
+    resolution = getattr(meta, "resolution", None)  # metres per pixel
+    if resolution:
+        keys["resolution"] = round(float(resolution) * 100.0, 6)
+    return {key: json.dumps(value) for key, value in keys.items()}
 
 
 def check_shapes(in_channels: int, sample: int) -> list[tuple[int, int, int, int]]:
@@ -181,8 +212,7 @@ def export_onnx(
             onnx.checker.check_model(proto, full_check=True)
             diff = _verify(proto, wrapper, shapes)
         except Exception as exc:  # an exporter failing is a reason to try the next one
-            first = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
-            failures.append(f"{name}: {first[:300]}")
+            failures.append(f"{name}: {first_line(exc, 300)}")
             continue
         if diff > atol:
             failures.append(f"{name}: ONNX probabilities differ from torch by {diff:.3g} (> {atol:g})")
@@ -201,7 +231,8 @@ def export_onnx(
         "terraseg_version": __version__,
         "source_bundle": str(Path(bundle.path).resolve()),
     }
-    set_metadata(proto, {META_KEY: json.dumps(meta.to_json()), EXPORT_KEY: json.dumps(info)})
+    set_metadata(proto, {META_KEY: json.dumps(meta.to_json()), EXPORT_KEY: json.dumps(info),
+                         **deepness_metadata(meta)})
     proto.producer_name = "terraseg"
     proto.producer_version = __version__
     proto.doc_string = (f"terraseg {meta.architecture}: input {INPUT_NAME} float32 (N, {meta.in_channels}, H, W) "

@@ -6,6 +6,8 @@ so the app with an ONNX model runs where torch is not installed.
 
 ``main(["--smoke-test", IMAGE, MODEL])`` opens the window offscreen-capable, predicts, prints the
 legend and exits 0 (non-zero on any failure): the packaging script uses it to check the bundle.
+Before Qt starts, ``startup.platform_problem`` checks that the X11 platform plugin can load; if not,
+the app prints one line naming the missing system libraries and their packages and exits 2.
 """
 
 from __future__ import annotations
@@ -22,6 +24,12 @@ def run_app(image: str | Path | None = None, model: str | Path | None = None, *,
     if smoke_test and not os.environ.get("QT_QPA_PLATFORM") and not os.environ.get("DISPLAY") \
             and not os.environ.get("WAYLAND_DISPLAY"):
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    from terraseg.gui.startup import platform_problem
+
+    problem = platform_problem()
+    if problem is not None:  # Qt itself would abort with a long message that may blame the wrong library
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
@@ -37,6 +45,7 @@ def run_app(image: str | Path | None = None, model: str | Path | None = None, *,
         settings_path = Path(tempfile.mkdtemp(prefix="terraseg-smoke-")) / "settings.ini"
     win = MainWindow(settings=make_settings(settings_path))
     status = {"code": 0}
+    true_refs = sys.getrefcount(True)
     if smoke_test:
         win.quiet_errors = True
 
@@ -44,13 +53,22 @@ def run_app(image: str | Path | None = None, model: str | Path | None = None, *,
             if win.run is not None:  # wait until the worker thread has ended and the UI is idle again
                 win.stateChanged.connect(lambda: done(result))
                 return
-            h, w = result.classes.shape
-            print(f"smoke test: predicted {w}x{h} px in {result.seconds:.2f} s with {win.model_doc.label}")
+            h, w = result.height, result.width
+            print(f"smoke test: predicted {w}x{h} px in {result.seconds:.2f} s with {win.model_doc.label} "
+                  f"on {win.model_doc.runtime}")
             for name, share, ha in win.legend.entries():
                 print(f"  {name:<20s} {100 * share:6.2f} %" + (f"  {ha:,.2f} ha" if ha is not None else ""))
             if screenshot:
                 win.grab().save(str(screenshot))
             print("torch imported:", "torch" in sys.modules)
+            now = sys.getrefcount(True)
+            print(f"references to True: {true_refs} at start, {now} now")
+            if now < true_refs - 100:  # PySide6 6.12.0 loses one per signal emit and aborts later (issue 16)
+                import PySide6
+
+                status["code"] = 4
+                print(f"smoke test failed: PySide6 {PySide6.__version__} loses references to True on signal "
+                      "emits; install PySide6-Essentials>=6.6,<6.12", file=sys.stderr)
             QTimer.singleShot(0, app.quit)
 
         def fail(msg: str = "") -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from PySide6.QtCore import QRect, QSize, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QIcon, QPainter, QPixmap
-from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QStyledItemDelegate, QTableWidget,
-                               QTableWidgetItem)
+from PySide6.QtCore import QPointF, QRect, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QIcon, QPainter, QPen, QPixmap
+from PySide6.QtWidgets import (QAbstractItemView, QApplication, QHeaderView, QStyle, QStyledItemDelegate,
+                               QStyleOptionViewItem, QTableWidget, QTableWidgetItem)
 
 
 @dataclass
@@ -68,13 +68,53 @@ class _ShareDelegate(QStyledItemDelegate):
         return QSize(max(s.width(), 90), s.height())
 
 
+class _ClassDelegate(QStyledItemDelegate):
+    """The class cell with a check box that is plain to see on the dark theme, ticked or not.
+
+    Fusion draws an unticked box in almost the colour of the dark table; here the box gets a light
+    outline and, when ticked, the accent colour with a white tick. Clicks still go through Qt's own
+    check-box handling (same rectangle).
+    """
+
+    BORDER, FILL, TICK = QColor(176, 182, 190), QColor(38, 166, 154), QColor(255, 255, 255)
+
+    def paint(self, painter: QPainter, option, index) -> None:
+        super().paint(painter, option, index)
+        state = index.data(Qt.ItemDataRole.CheckStateRole)
+        if state is None:
+            return
+        opt = QStyleOptionViewItem(option)
+        self.initStyleOption(opt, index)
+        widget = option.widget
+        style = widget.style() if widget is not None else QApplication.style()
+        r = style.subElementRect(QStyle.SubElement.SE_ItemViewItemCheckIndicator, opt, widget)
+        side = min(r.width(), r.height(), 14)
+        box = QRectF(r.center().x() - side / 2 + 0.5, r.center().y() - side / 2 + 0.5, side - 1, side - 1)
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.fillRect(r, option.palette.color(option.palette.ColorRole.Base) if not
+                         opt.state & QStyle.StateFlag.State_Selected else option.palette.highlight().color())
+        checked = Qt.CheckState(state) == Qt.CheckState.Checked
+        painter.setPen(QPen(self.FILL if checked else self.BORDER, 1.5))
+        painter.setBrush(self.FILL if checked else QColor(0, 0, 0, 0))
+        painter.drawRoundedRect(box, 2.5, 2.5)
+        if checked:
+            pen = QPen(self.TICK, 2.0)
+            pen.setCapStyle(Qt.PenCapStyle.RoundCap)
+            painter.setPen(pen)
+            x, y, s = box.x(), box.y(), box.width()
+            painter.drawPolyline([QPointF(x + 0.22 * s, y + 0.52 * s), QPointF(x + 0.42 * s, y + 0.72 * s),
+                                  QPointF(x + 0.78 * s, y + 0.30 * s)])
+        painter.restore()
+
+
 class LegendWidget(QTableWidget):
     """One row per model class; shares and areas are filled in after a prediction.
 
     Each class has a check box: unticking it hides that class in the mask and overlay views.
     """
 
-    COLS = ("Class", "Share", "Area")
+    COLS = ("Class", "Share", "Area")  # the same before and after a run; the cells carry the unit
     visibilityChanged = Signal(list)  # one bool per class
 
     def __init__(self, parent=None):
@@ -86,6 +126,7 @@ class LegendWidget(QTableWidget):
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.setShowGrid(False)
         self.setAlternatingRowColors(False)
+        self.setItemDelegateForColumn(0, _ClassDelegate(self))
         self.setItemDelegateForColumn(1, _ShareDelegate(self))
         h = self.horizontalHeader()
         h.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
@@ -131,15 +172,13 @@ class LegendWidget(QTableWidget):
     def set_stats(self, stats: list[ClassStat]) -> None:
         self.set_classes([s.name for s in stats], [s.color for s in stats])
         self.stats = list(stats)
-        georef = any(s.hectares is not None for s in stats)
-        self.setHorizontalHeaderLabels(["Class", "Share", "Area (ha)" if georef else "Pixels"])
         for i, s in enumerate(stats):
             share = QTableWidgetItem(f"{100 * s.share:.1f} %")
             share.setData(Qt.ItemDataRole.UserRole, s.share)
             share.setData(Qt.ItemDataRole.UserRole + 1, s.color)
             share.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             self.setItem(i, 1, share)
-            text = f"{s.hectares:,.2f}" if s.hectares is not None else f"{s.pixels:,}"
+            text = f"{s.hectares:,.2f} ha" if s.hectares is not None else f"{s.pixels:,} px"
             area = QTableWidgetItem(text)
             area.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             area.setForeground(QBrush(self.palette().color(self.palette().ColorRole.Text)))

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from terraseg.errors import ModelError, TerrasegError
+from terraseg.errors import ModelError, TerrasegError, first_line
 
 MODEL_SUFFIXES = (".onnx", ".json", ".safetensors")
 
@@ -32,6 +32,23 @@ class ModelDoc:
         name = self.path.parent.name if self.path.name in ("bundle.json", "model.safetensors") else self.path.name
         return f"{name} ({self.meta.architecture}, {self.kind})"
 
+    @property
+    def runtime(self) -> str:
+        """What runs the model and at which precision, e.g. ``ONNX Runtime · int8 · CPU``.
+
+        A bundle's weights load on the first run, with the defaults the app uses (PyTorch, fp32, CPU);
+        once loaded the figures come from the backend itself.
+        """
+        b = self.backend
+        if self.kind == "onnx":
+            providers = getattr(b, "providers", None) or ["CPUExecutionProvider"]
+            device = "CUDA" if any("CUDA" in p for p in providers) else "CPU"
+            return f"ONNX Runtime · {getattr(b, 'precision', 'fp32')} · {device}"
+        if self.kind == "torch":
+            device = str(getattr(b, "device", "cpu")).split(":")[0].upper()
+            return f"PyTorch · {getattr(b, 'precision', 'fp32')} · {device}"
+        return f"{type(b).__name__} · {getattr(b, 'precision', 'fp32')}"
+
     def get_backend(self):
         """The loaded backend (loads torch weights on first use; call from the worker thread)."""
         with self._lock:
@@ -43,13 +60,8 @@ class ModelDoc:
                 except TerrasegError:
                     raise
                 except Exception as exc:  # a corrupt file that the loader did not recognise
-                    raise ModelError(f"not a usable model ({exc.__class__.__name__}: {_first(exc)})", self.path) from None
+                    raise ModelError(f"not a usable model ({exc.__class__.__name__}: {first_line(exc)})", self.path) from None
             return self.backend
-
-
-def _first(exc: BaseException) -> str:
-    s = str(exc).strip()
-    return s.splitlines()[0][:160] if s else ""
 
 
 def open_model(path: str | Path) -> ModelDoc:
@@ -65,7 +77,7 @@ def open_model(path: str | Path) -> ModelDoc:
         except TerrasegError:
             raise
         except Exception as exc:
-            raise ModelError(f"not a readable ONNX model ({_first(exc)})", path) from None
+            raise ModelError(f"not a readable ONNX model ({first_line(exc)})", path) from None
         return ModelDoc(path=path, kind="onnx", meta=backend.meta, backend=backend)
     from terraseg.bundle import read_meta
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPixmap, QTransform
-from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsView
+from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsView, QLabel, QVBoxLayout, QWidget
 
 MIN_ZOOM, MAX_ZOOM = 1 / 256, 64.0
 
@@ -37,8 +37,12 @@ class ImageView(QGraphicsView):
         self.setScene(QGraphicsScene(self))
         self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
         self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
-        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
         self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
+        # no scroll bars: their appearing on zoom resized the viewport, and a resize of a fitted pane
+        # re-fitted it and, through the sync, its neighbour (issue 16); drag, arrow keys and the wheel pan
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setBackgroundBrush(QColor(38, 40, 44))
         self.setFrameShape(QGraphicsView.Shape.NoFrame)
         self.setMouseTracking(True)
@@ -98,13 +102,19 @@ class ImageView(QGraphicsView):
         return self.transform().m11()
 
     def zoom_by(self, factor: float, anchor: QPointF | None = None) -> None:
+        """Zoom by ``factor`` keeping the scene point under ``anchor`` (viewport pixels; default: centre)."""
         self.fitted = False
         new = min(MAX_ZOOM, max(MIN_ZOOM, self.zoom() * factor))
-        factor = new / self.zoom()
-        if anchor is None:
-            self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
-        self.scale(factor, factor)
-        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        centre = QPointF(self.viewport().rect().center())
+        anchor = centre if anchor is None else QPointF(anchor)
+        fixed = self.mapToScene(anchor.toPoint())
+        self._set_zoom(new, fixed - (anchor - centre) / new)
+
+    def _set_zoom(self, zoom: float, centre: QPointF) -> None:
+        # the transform is set outright and the centre placed explicitly: Qt's own anchors use the
+        # last mouse-move position, which is stale after a wheel event or a key press
+        self.setTransform(QTransform.fromScale(zoom, zoom))
+        self.centerOn(centre)
         self.viewChanged.emit()
 
     def fit(self) -> None:
@@ -119,11 +129,9 @@ class ImageView(QGraphicsView):
             self.fit()  # a fitted view stays fitted when the window or the splitter changes
 
     def actual_pixels(self) -> None:
+        """One image pixel per screen pixel, around the point now in the centre."""
         self.fitted = False
-        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
-        self.setTransform(QTransform())
-        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
-        self.viewChanged.emit()
+        self._set_zoom(1.0, self.mapToScene(self.viewport().rect().center()))
 
     def wheelEvent(self, event) -> None:  # noqa: N802 - Qt naming
         delta = event.angleDelta().y()
@@ -190,8 +198,28 @@ class SyncGroup:
             for other in self.views:
                 if other is source:
                     continue
+                other.fitted = source.fitted  # else a resize of the other pane would re-fit both
                 if other.transform() != t:
                     other.setTransform(t)
                 other.centerOn(centre)
         finally:
             self._busy = False
+
+
+class Pane(QWidget):
+    """An ``ImageView`` with a small title in its corner."""
+
+    def __init__(self, title: str, parent=None):
+        super().__init__(parent)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        self.view = ImageView(title, self)
+        lay.addWidget(self.view)
+        self.title = QLabel(title, self.view)
+        self.title.setProperty("paneTitle", True)
+        self.title.move(8, 8)
+        self.title.adjustSize()
+
+    def set_title(self, text: str) -> None:
+        self.title.setText(text)
+        self.title.adjustSize()

@@ -3,8 +3,14 @@
 * GeoTIFF outputs are tiled (256 x 256), deflate-compressed (fast level 1), BigTIFF when needed, with the input's
   CRS and transform; they are written strip by strip through rasterio windows (:class:`RowWriter`
   buffers rows so that only whole block rows hit the file).
-* The class-index GeoTIFF carries a colour table (the bundle's colours) and the class names as a
-  ``CLASSES`` tag, so GIS software shows it coloured and labelled.
+* The class-index GeoTIFF is a Cloud Optimized GeoTIFF (:func:`to_cog`: written tiled while
+  streaming, then translated by GDAL's COG driver with internal overviews resampled by mode) with a
+  colour table (the bundle's colours) and the class names as a ``CLASSES`` tag. GeoTIFF has no
+  place for GDAL category names, so they travel in the ``.aux.xml`` sidecar GDAL reads
+  (:func:`write_category_names`: category names and a raster attribute table), and a QGIS
+  ``.qml`` paletted style sits beside it (:func:`write_qml`), so ``gdalinfo``, QGIS and ArcGIS show
+  class names.
+* The colour GeoTIFF has an alpha band: nodata (indices without a class) is transparent.
 * The overlay is a PNG preview: the image with the colour mask blended on top and a legend (class
   name, colour, share of area). Scenes larger than ``max_size`` pixels on a side are downscaled for
   it (the other outputs are always full resolution).
@@ -16,23 +22,7 @@ import json
 
 import numpy as np
 
-BLOCK = 256
-
-
-def geotiff_profile(width: int, height: int, count: int, dtype: str, crs=None, transform=None,
-                    nodata=None) -> dict:
-    profile = {"driver": "GTiff", "width": width, "height": height, "count": count, "dtype": dtype,
-               "compress": "deflate", "zlevel": 1, "BIGTIFF": "IF_SAFER", "tiled": True, "blockxsize": BLOCK,
-               "blockysize": BLOCK}
-    if dtype == "float32":
-        profile["predictor"] = 3
-    if crs is not None:
-        profile["crs"] = crs
-    if transform is not None:
-        profile["transform"] = transform
-    if nodata is not None:
-        profile["nodata"] = nodata
-    return profile
+from terraseg.data.raster import BLOCK, geotiff_profile  # noqa: F401  (one GeoTIFF profile)
 
 
 def class_colormap(colors) -> dict[int, tuple[int, int, int, int]]:
@@ -43,24 +33,107 @@ class BandColorizer:
     """Class indices ``(h, w)`` -> colours band-first ``(3, h, w)`` uint8 for GeoTIFF writing.
 
     Same colours as :func:`terraseg.data.palette.colorize` (indices without a class are black), but
-    three 1-D lookups straight into band order, about 3x faster on large strips.
+    1-D lookups straight into band order, about 3x faster on large strips. With ``alpha=True`` a
+    fourth band is 255 on classes and 0 on nodata (for an RGBA GeoTIFF: see :func:`COLOR_PROFILE`).
     """
 
-    def __init__(self, colors):
+    def __init__(self, colors, alpha: bool = False):
         from terraseg.data.palette import colorize
 
         lut = colorize(np.arange(256, dtype=np.uint8)[None, :], colors)[0]  # (256, 3)
-        self.lut = np.ascontiguousarray(lut.T)  # (3, 256)
+        if alpha:
+            opaque = (np.arange(256) < len(colors)).astype(np.uint8) * 255
+            lut = np.concatenate([lut, opaque[:, None]], axis=1)
+        self.lut = np.ascontiguousarray(lut.T)  # (bands, 256)
 
     def __call__(self, classes: np.ndarray) -> np.ndarray:
-        out = np.empty((3,) + classes.shape, np.uint8)
-        for c in range(3):
+        out = np.empty((len(self.lut),) + classes.shape, np.uint8)
+        for c in range(len(self.lut)):
             np.take(self.lut[c], classes, out=out[c])
         return out
 
 
+# Creation options of the colour GeoTIFF: RGB with the 4th band declared as alpha (GDAL ALPHA=YES).
+COLOR_PROFILE = {"count": 4, "dtype": "uint8", "photometric": "RGB", "alpha": "YES"}
+
+
 def tag_classes(dst, class_names, colors) -> None:
     dst.update_tags(CLASSES=json.dumps(list(class_names)), COLORS=json.dumps([list(c) for c in colors]))
+
+
+# --------------------------------------------------------------------------------------------------
+# QGIS / GDAL native class rasters
+
+
+def to_cog(src_path, dst_path, resampling: str = "MODE") -> None:
+    """Translate the tiled GeoTIFF ``src_path`` into a Cloud Optimized GeoTIFF ``dst_path``.
+
+    GDAL's COG driver builds internal overviews (``resampling``: ``MODE`` or ``NEAREST`` keep class
+    indices valid) and reorders the file so that readers fetch any window or zoom level with a few
+    range requests. Colour table, nodata and tags are copied. Memory stays bounded by GDAL's block
+    cache (overviews are computed from the tiled source, not from an in-memory array).
+    """
+    import rasterio
+    import rasterio.shutil
+
+    with rasterio.Env(GDAL_CACHEMAX=64, GDAL_PAM_ENABLED="NO"):
+        rasterio.shutil.copy(str(src_path), str(dst_path), driver="COG", COMPRESS="DEFLATE", LEVEL=1,
+                             BLOCKSIZE=BLOCK, OVERVIEW_RESAMPLING=resampling, BIGTIFF="IF_SAFER")
+
+
+def category_names_xml(class_names, colors) -> str:
+    """GDAL PAM XML for band 1: category names and a thematic raster attribute table (value, class, colour)."""
+    from xml.sax.saxutils import escape
+
+    names = "".join(f"      <Category>{escape(str(n))}</Category>\n" for n in class_names)
+    fields = [("Value", 0, 5), ("Class", 2, 2), ("Red", 0, 6), ("Green", 0, 7), ("Blue", 0, 8)]
+    defs = "".join(f'      <FieldDefn index="{i}">\n        <Name>{name}</Name>\n        <Type>{typ}</Type>\n'
+                   f"        <Usage>{usage}</Usage>\n      </FieldDefn>\n"
+                   for i, (name, typ, usage) in enumerate(fields))
+    rows = "".join(f'      <Row index="{i}"><F>{i}</F><F>{escape(str(n))}</F><F>{int(c[0])}</F><F>{int(c[1])}</F>'
+                   f"<F>{int(c[2])}</F></Row>\n" for i, (n, c) in enumerate(zip(class_names, colors)))
+    return ("<PAMDataset>\n  <PAMRasterBand band=\"1\">\n    <CategoryNames>\n" + names
+            + "    </CategoryNames>\n    <GDALRasterAttributeTable tableType=\"thematic\">\n" + defs + rows
+            + "    </GDALRasterAttributeTable>\n  </PAMRasterBand>\n</PAMDataset>\n")
+
+
+def write_category_names(aux_path, class_names, colors) -> None:
+    """Write the ``<raster>.aux.xml`` sidecar with the class names (see :func:`category_names_xml`)."""
+    from terraseg._io import write_text_atomic
+
+    write_text_atomic(aux_path, category_names_xml(class_names, colors))
+
+
+def qml_style(class_names, colors, band: int = 1) -> str:
+    """A QGIS paletted (unique values) style: one entry per class with the bundle's colour and name.
+
+    Values without an entry (nodata 255) are not drawn.
+    """
+    from xml.sax.saxutils import quoteattr
+
+    entries = "".join(
+        f'        <paletteEntry value="{i}" color="#{int(c[0]):02x}{int(c[1]):02x}{int(c[2]):02x}" alpha="255" '
+        f"label={quoteattr(str(n))}/>\n" for i, (n, c) in enumerate(zip(class_names, colors)))
+    return ("<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n"
+            '<qgis version="3.28.0" styleCategories="AllStyleCategories">\n'
+            "  <pipe>\n"
+            f'    <rasterrenderer type="paletted" band="{band}" opacity="1" alphaBand="-1" nodataColor="">\n'
+            "      <rasterTransparency/>\n"
+            "      <colorPalette>\n" + entries + "      </colorPalette>\n"
+            "    </rasterrenderer>\n"
+            '    <brightnesscontrast brightness="0" contrast="0" gamma="1"/>\n'
+            '    <huesaturation saturation="0" grayscaleMode="0" colorizeOn="0"/>\n'
+            '    <rasterresampler maxOversampling="2"/>\n'
+            "  </pipe>\n"
+            "  <blendMode>0</blendMode>\n"
+            "</qgis>\n")
+
+
+def write_qml(path, class_names, colors) -> None:
+    """Write the QGIS style (:func:`qml_style`); named like the raster, QGIS applies it on loading."""
+    from terraseg._io import write_text_atomic
+
+    write_text_atomic(path, qml_style(class_names, colors))
 
 
 class RowWriter:
@@ -118,6 +191,7 @@ def display_image(image: np.ndarray, valid: np.ndarray | None = None) -> np.ndar
         lo, hi = (np.percentile(sample, [2, 98]) if sample.size else (0.0, 1.0))
         if hi <= lo:
             hi = lo + 1.0
+        band = np.nan_to_num(band, nan=lo, posinf=hi, neginf=lo)  # NaN/inf would cast with a warning
         out[:, :, b] = np.clip((band - lo) / (hi - lo) * 255.0, 0, 255).astype(np.uint8)
     return out
 
