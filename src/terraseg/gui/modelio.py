@@ -29,7 +29,9 @@ class ModelDoc:
 
     @property
     def label(self) -> str:
-        name = self.path.parent.name if self.path.name in ("bundle.json", "model.safetensors") else self.path.name
+        path = self.path.parent if self.path.name in ("bundle.json", "model.safetensors") else self.path
+        # a run's bundle folder is called "bundle": the run folder names the model
+        name = path.parent.name if path.name == "bundle" and path.parent.name else path.name
         return f"{name} ({self.meta.architecture}, {self.kind})"
 
     @property
