@@ -102,9 +102,9 @@ def matmul_peak_gflops(n: int = 2048, repeats: int = 6) -> float:
 
 
 def flops_per_tile(bundle, tile: int) -> int:
-    from terraseg import models
+    from terraseg.models.complexity import count_flops
 
-    _, flops = models.count(bundle.model, size=tile, in_channels=bundle.meta.in_channels,
+    _, flops = count_flops(bundle.model, size=tile, in_channels=bundle.meta.in_channels,
                             num_classes=bundle.meta.num_classes)
     return int(flops)
 

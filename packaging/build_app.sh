@@ -6,7 +6,7 @@
 #   RASTERIO=1 bash packaging/build_app.sh # also bundle rasterio (GeoTIFF georeferencing, polygons)
 #
 # Steps: (1) a separate venv packaging/.venv-app with only what the ONNX app needs
-# (PySide6-Essentials, onnxruntime, numpy, Pillow, PyInstaller) and terraseg installed with
+# (PySide6-Essentials, onnxruntime, numpy, Pillow, pydantic, PyInstaller) and terraseg installed with
 # --no-deps; (2) a tiny random model exported to ONNX and a sample image, made with the dev venv
 # (.venv, which has torch) by `terraseg export`; (3) PyInstaller with packaging/terraseg-app.spec
 # into packaging/dist/terraseg-app; (4) the app runs `--smoke-test IMAGE MODEL.onnx` offscreen
@@ -31,7 +31,7 @@ if [ ! -x "$APPVENV/bin/python" ]; then
     "$PYTHON" -m venv "$APPVENV"
     "$APPVENV/bin/pip" install -q --upgrade pip
 fi
-"$APPVENV/bin/pip" install -q "PySide6-Essentials>=6.6,<6.12" "onnxruntime>=1.18" "numpy>=1.24" "pillow>=10" \
+"$APPVENV/bin/pip" install -q "PySide6-Essentials>=6.6,<6.12" "onnxruntime>=1.18" "numpy>=1.24" "pillow>=10" "pydantic>=2" \
     "pyinstaller>=6.5"
 if [ "$RASTERIO" = "1" ]; then
     "$APPVENV/bin/pip" install -q "rasterio>=1.3"

@@ -101,7 +101,9 @@ def test_int8_is_quantised_cached_and_close_to_fp32(onnx_model, tmp_path, sample
     from terraseg.runtime import load_backend
 
     fp32 = OnnxBackend(onnx_model)
-    q = load_backend(onnx_model, precision="int8", cache_dir=tmp_path / "c")
+    with pytest.raises(ModelError, match="export --int8"):  # the backend itself never quantises
+        OnnxBackend(onnx_model, precision="int8")
+    q = load_backend(onnx_model, "onnx", precision="int8", cache_dir=tmp_path / "c")
     assert q.precision == "int8" and q.path.parent == tmp_path / "c" and q.path != onnx_model
     model = onnx.load(str(q.path))
     ops = [n.op_type for n in model.graph.node]
@@ -111,12 +113,12 @@ def test_int8_is_quantised_cached_and_close_to_fp32(onnx_model, tmp_path, sample
     assert json.loads(props["terraseg_export"])["calibration"]["kind"] == "random"
     # Cached: a second backend reuses the same file without rewriting it.
     stamp = q.path.stat().st_mtime_ns
-    again = load_backend(onnx_model, precision="int8", cache_dir=tmp_path / "c")
+    again = load_backend(onnx_model, "onnx", precision="int8", cache_dir=tmp_path / "c")
     assert again.path == q.path and q.path.stat().st_mtime_ns == stamp
     # Calibrated on real tiles of the sample: probabilities stay close to fp32.
     tiles = calibration_tiles(_images(sample_dataset), fp32.meta, n=6, size=64)
     assert tiles.shape == (6, 3, 64, 64) and abs(float(tiles.mean())) < 2
-    calibrated = load_backend(onnx_model, precision="int8", calibration=tiles, cache_dir=tmp_path / "c")
+    calibrated = load_backend(onnx_model, "onnx", precision="int8", calibration=tiles, cache_dir=tmp_path / "c")
     assert calibrated.path != q.path
     x = calibration_tiles(_images(sample_dataset), fp32.meta, n=4, size=96, seed=5)
     a, b = fp32(x), calibrated(x)
@@ -145,14 +147,15 @@ def test_bad_onnx_files_raise_model_error(tmp_path, onnx_model):
         OnnxBackend(onnx_model, precision="bf16")
 
 
-def test_bundle_folder_given_to_the_onnx_backend_points_at_export(tiny_bundle):
-    # The ONNX backend never exports (that needs torch); terraseg.runtime or `terraseg export` does.
+def test_bundle_folder_is_exported_once_into_the_cache(tiny_bundle, tmp_path):
     from terraseg.predict.onnx_backend import OnnxBackend
+    from terraseg.runtime import load_backend
 
-    with pytest.raises(ModelError, match="terraseg export"):
+    with pytest.raises(ModelError, match="terraseg export"):  # torch-free: no export in the backend
         OnnxBackend(tiny_bundle)
-    with pytest.raises(ModelError, match="unknown precision"):
-        OnnxBackend(tiny_bundle, precision="bf16")
+    backend = load_backend(tiny_bundle, "onnx")
+    assert backend.path.suffix == ".onnx" and backend.path.parent == tmp_path / "cache"
+    assert backend.meta.classes == read_meta(tiny_bundle).classes
 
 
 def test_threads_follow_physical_cores(onnx_model, monkeypatch):

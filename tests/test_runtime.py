@@ -130,23 +130,35 @@ def _writable_again(folder: Path):
 
 
 def test_read_only_cache_falls_back_to_torch_with_one_warning(micro_bundle, tmp_path, monkeypatch, capsys):
+    from PIL import Image
+
+    from terraseg.cli import main
     from terraseg.predict.backends import TorchBackend
     from terraseg.runtime import load_backend
 
+    image = tmp_path / "scene.png"
+    Image.fromarray((np.random.default_rng(0).random((40, 50, 3)) * 255).astype(np.uint8)).save(image)
     folder = tmp_path / "ro-cache"
     _read_only(folder)
     monkeypatch.setenv("TERRASEG_CACHE_DIR", str(folder))
+    warnings: list[str] = []
     try:
-        runner = load_backend(micro_bundle)
+        runner = load_backend(micro_bundle, warn=warnings.append)
+        with pytest.raises(SystemExit) as done:
+            main(["predict", str(micro_bundle), str(image), "--out", str(tmp_path / "out")])
         err = capsys.readouterr().err
         assert isinstance(runner, TorchBackend) and list(folder.iterdir()) == []
     finally:
         _writable_again(folder)
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("warning: ") and "not writable" in lines[0], err
-    assert "running on torch" in lines[0] and "fallback" in runner.describe()
+    assert len(warnings) == 1 and "not writable" in warnings[0] and "running on torch" in warnings[0]
+    assert "fallback" in runner.describe()
     x = _batch(2)
     np.testing.assert_allclose(runner(x), _torch_probs(micro_bundle, x), atol=1e-4)
+    # the CLI: one warning line, then the prediction on torch succeeds
+    assert done.value.code in (0, None), err
+    lines = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert len(lines) == 1 and "not writable" in lines[0], err
+    assert "model: torch fp32" in err and (tmp_path / "out" / "scene_classes.png").is_file()
 
 
 def test_architecture_that_does_not_export_runs_on_torch_and_is_remembered(tmp_path, cache, monkeypatch):

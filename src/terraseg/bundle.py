@@ -119,6 +119,14 @@ def bundle_json_schema() -> dict[str, Any]:
     return schema
 
 
+def is_onnx_model(path: str | Path) -> bool:
+    """Whether ``path`` is an exported ONNX model (an ``.onnx`` file, or a folder holding ``model.onnx``
+    and no bundle) rather than a bundle: the one place terraseg tells model kinds apart."""
+    p = Path(path)
+    return p.suffix.lower() == ".onnx" or (p.is_dir() and (p / "model.onnx").is_file()
+                                           and not (p / META_NAME).is_file())
+
+
 def _resolve(path: str | Path) -> Path:
     """Return the bundle folder for a folder, a bundle.json or a model.safetensors path."""
     p = Path(path)

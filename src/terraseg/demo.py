@@ -109,7 +109,8 @@ def run_demo(out: str | Path = "demo-output", minutes: float = 2.5, scene_size: 
     summary["predict"] = {k: str(v) for k, v in outputs.items()}
     for kind, path in outputs.items():
         console.print(f"  {kind:12s} {path}")
-    _done(t, "class GeoTIFF, colour mask, overlay, polygons and class areas written")
+    _done(t, "class map (Cloud Optimized GeoTIFF + .qml QGIS style), colour mask, overlay, polygons and class "
+             "areas written")
 
     t = _step("7. export to ONNX and predict without PyTorch")
     from terraseg.export import export_onnx
@@ -120,7 +121,8 @@ def run_demo(out: str | Path = "demo-output", minutes: float = 2.5, scene_size: 
             "color=False, overlay=False); assert 'torch' not in sys.modules; print('ok')")
     subprocess.run([sys.executable, "-c", code], check=True)
     summary["onnx"] = str(onnx_path)
-    _done(t, f"{onnx_path} ({onnx_path.stat().st_size / 1e6:.1f} MB); onnxruntime prediction in {out / 'predict-onnx'}")
+    _done(t, f"{onnx_path} ({onnx_path.stat().st_size / 1e6:.1f} MB, loads in QGIS Deepness); onnxruntime "
+             f"prediction in {out / 'predict-onnx'}")
 
     write_json_atomic(out / "summary.json", summary)
     console.rule("[bold green]done")

@@ -22,6 +22,7 @@ bf16 (torch) keeps >= 99.5 % of the fp32 class map on held-out tiles and runs fa
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 from typing import Callable
@@ -37,14 +38,20 @@ __all__ = ["load_backend", "predict_file", "predict_array", "BACKENDS", "PRECISI
 CHOICES = {"backend": BACKENDS + ("auto",), "precision": PRECISIONS + ("auto",)}
 
 
-def warn_stderr(message: str) -> None:
-    """The default ``warn``: one ``warning:`` line on stderr."""
-    print(f"warning: {message}", file=sys.stderr, flush=True)
+def warn_once(message: str) -> None:
+    """The default ``warn``: a ``logging`` warning where logging is set up (the CLI prints it as one
+    ``warning:`` line, the app shows it), else one ``warning:`` line on stderr."""
+    logger = logging.getLogger(__name__)
+    if logger.hasHandlers():
+        logger.warning(message)
+    else:
+        print(f"warning: {message}", file=sys.stderr, flush=True)
 
 
 def _is_onnx(path: Path) -> bool:
-    return path.suffix.lower() == ".onnx" or (path.is_dir() and (path / "model.onnx").is_file()
-                                               and not (path / "bundle.json").is_file())
+    from terraseg.bundle import is_onnx_model
+
+    return is_onnx_model(path)
 
 
 def _bundle_folder(path: Path) -> Path:
@@ -69,7 +76,7 @@ def load_backend(model, backend: str = "auto", device: str = "cpu", precision: s
         raise ConfigError(f"unknown backend {backend!r}; choose one of {', '.join(CHOICES['backend'])}")
     if precision not in CHOICES["precision"]:
         raise ConfigError(f"unknown precision {precision!r}; choose one of {', '.join(CHOICES['precision'])}")
-    warn = warn or warn_stderr
+    warn = warn or warn_once
     if callable(model) and hasattr(model, "meta") and not isinstance(model, Bundle):
         return model
     if isinstance(model, Bundle):
@@ -188,7 +195,7 @@ def predict_file(model, input_path, out_dir, options=None, *, backend: str = "au
     ``model``: bundle folder, ``.onnx`` file, Bundle or backend; ``precision="auto"`` checks int8 /
     bf16 on tiles of ``input_path``. Other arguments as for :func:`terraseg.predict.predict_file`.
     """
-    from terraseg.predict.engine import predict_file as run
+    from terraseg.predict.api import predict_file as run
 
     runner = load_backend(model, backend, device, precision,
                           calibration=[input_path] if precision != "fp32" else None, cache_dir=cache_dir)
@@ -198,7 +205,7 @@ def predict_file(model, input_path, out_dir, options=None, *, backend: str = "au
 def predict_array(model, array, *, backend: str = "auto", precision: str = "fp32", device: str = "cpu",
                   cache_dir=None, **kwargs):
     """:func:`terraseg.predict.predict_array` on the fastest correct backend (``backend="auto"``)."""
-    from terraseg.predict.engine import predict_array as run
+    from terraseg.predict.api import predict_array as run
 
     runner = load_backend(model, backend, device, precision,
                           calibration=[array] if precision != "fp32" else None, cache_dir=cache_dir)

@@ -98,7 +98,7 @@ def test_empty_folder_is_an_error(tmp_path):
 def test_no_mask_folder_is_an_error(tmp_path):
     (tmp_path / "x").mkdir()
     Image.new("RGB", (8, 8)).save(tmp_path / "x" / "a.png")
-    with pytest.raises(DataError, match="no image folder with a mask folder"):
+    with pytest.raises(DataError, match="no image/mask pairs found among 1 file"):
         inspect_dataset(tmp_path / "x", progress=False)
 
 

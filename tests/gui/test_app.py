@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,7 +39,7 @@ def test_open_predict_legend_matches_engine(qtbot, window, errors, sample_images
 
     # the same prediction, computed independently with the engine the CLI uses
     expected = predict_array(tiny_bundle, read_raster(image)).classes
-    np.testing.assert_array_equal(result.classes, expected)
+    np.testing.assert_array_equal(result.read_classes(), expected)
     counts = np.bincount(expected.ravel(), minlength=len(window.model_doc.meta.classes))
     entries = window.legend.entries()
     assert [e[0] for e in entries] == window.model_doc.meta.classes
@@ -98,7 +98,7 @@ def test_cancel_stops_the_worker_and_returns_to_idle(qtbot, window, big_image, s
     # and the app still works: a second run completes
     slow_backend.delay = 0.0
     result = _predict(qtbot, window)
-    assert result.classes.shape == (768, 768)
+    assert result.read_classes().shape == (768, 768)
 
 
 def test_second_click_while_running_is_ignored(qtbot, window, big_image, slow_backend):
@@ -150,7 +150,7 @@ def test_bad_files_show_one_sentence_and_app_keeps_working(qtbot, window, errors
     # still usable
     assert window.open_image(sample_images[0])
     result = _predict(qtbot, window)
-    assert result.classes.shape == (window.image_doc.height, window.image_doc.width)
+    assert result.read_classes().shape == (window.image_doc.height, window.image_doc.width)
     assert len(errors) == 4
 
 
@@ -182,12 +182,12 @@ def test_save_all_outputs(qtbot, window, errors, sample_images, tiny_bundle, tmp
     with Image.open(out["classes"]) as img:  # a palette PNG, as the CLI writes: the values are the classes
         assert img.mode == "P"
         classes = np.asarray(img)
-    np.testing.assert_array_equal(classes, result.classes)
+    np.testing.assert_array_equal(classes, result.read_classes())
     mask = read_raster(out["color"])
     colors = np.array(window.model_doc.meta.colors, np.uint8)
-    np.testing.assert_array_equal(mask, colors[result.classes])
+    np.testing.assert_array_equal(mask, colors[result.read_classes()])
     overlay = read_raster(out["overlay"])  # the image with the mask blended in, legend panel on the right
-    h, w = result.classes.shape
+    h, w = result.read_classes().shape
     assert overlay.shape[0] >= h and overlay.shape[1] > w
     rows = list(csv.DictReader(out["areas"].open()))
     assert len(rows) >= len(window.model_doc.meta.classes)
@@ -196,7 +196,7 @@ def test_save_all_outputs(qtbot, window, errors, sample_images, tiny_bundle, tmp
         features = list(src)
     assert features and {f["properties"]["class_name"] for f in features} <= set(window.model_doc.meta.classes)
     # polygons cover the predicted pixels exactly (4-connected regions of the class raster)
-    assert sum(f["properties"]["pixels"] for f in features) == result.classes.size
+    assert sum(f["properties"]["pixels"] for f in features) == result.read_classes().size
     assert not list((tmp_path / "results").glob(".*part*"))  # atomic: no temporary leftovers
     assert window.settings.value("paths/save_dir") == str(tmp_path / "results")
 
@@ -215,10 +215,11 @@ def test_georeferenced_input_gives_hectares_and_geotiff(qtbot, window, errors, t
                        dtype="uint8", crs="EPSG:32640", transform=transform) as dst:
         dst.write(np.moveaxis(arr, -1, 0))
     assert window.open_image(tif)
-    assert window.image_doc.georeferenced and window.image_doc.pixel_area_m2() == pytest.approx(0.25)
+    assert window.image_doc.georeferenced
+    assert window.image_doc.ground_area_m2() == pytest.approx(arr.shape[0] * arr.shape[1] * 0.25)
     window.open_model(tiny_bundle)
     result = _predict(qtbot, window)
-    counts = np.bincount(result.classes.ravel(), minlength=5)
+    counts = np.bincount(result.read_classes().ravel(), minlength=5)
     ha = [e[2] for e in window.legend.entries()]
     np.testing.assert_allclose(ha, counts * 0.25 / 10_000)
     assert window.legend.horizontalHeaderItem(2).text() == "Area"
@@ -226,7 +227,7 @@ def test_georeferenced_input_gives_hectares_and_geotiff(qtbot, window, errors, t
     out = window.save_one("classes", tmp_path / "classes.tif")
     with rasterio.open(out) as src:
         assert src.crs.to_epsg() == 32640 and src.transform == transform
-        np.testing.assert_array_equal(src.read(1), result.classes)
+        np.testing.assert_array_equal(src.read(1), result.read_classes())
     assert errors == []
 
 
@@ -258,7 +259,7 @@ def test_views_keep_zoom_and_pan_in_sync(qtbot, window, big_image, slow_backend)
     window.set_layer("mask")
     assert window.result_view.mask_item.opacity() == 1.0 and not window.result_view.base_item.isVisible()
     # unticking a class in the legend hides it in the views (not in the saved outputs)
-    shown = window._shown_classes
+    shown = window.result.classes_preview
     k = int(np.bincount(shown.ravel()).argmax())
     assert (window._mask_rgb[shown == k, 3] == 255).all()
     window.legend.set_visible(k, False)
@@ -298,9 +299,10 @@ def test_settings_remember_folders_and_model(qtbot, settings, errors, sample_ima
     assert Path(settings.fileName()).is_file()  # the temporary INI, not the user's settings
 
 
-def test_without_rasterio_tiffs_open_through_pillow(qtbot, window, errors, tmp_path, sample_images, tiny_bundle,
-                                                    monkeypatch):
-    """The standalone app ships without rasterio: plain TIFFs still work, GeoTIFF output is refused clearly."""
+def test_without_rasterio_a_tiff_is_refused_in_one_sentence_and_pictures_work(qtbot, window, errors, tmp_path,
+                                                                             sample_images, tiny_bundle,
+                                                                             monkeypatch):
+    """The standalone app ships without rasterio: JPG/PNG work end to end, a TIFF gets a clear message."""
     from PIL import Image
 
     from terraseg.data.raster import read_raster
@@ -310,15 +312,16 @@ def test_without_rasterio_tiffs_open_through_pillow(qtbot, window, errors, tmp_p
     arr = read_raster(sample_images[0])
     tif = tmp_path / "plain.tif"
     Image.fromarray(arr).save(tif)
-    assert window.open_image(tif) and not window.image_doc.georeferenced
+    assert not window.open_image(tif)
+    assert len(errors) == 1 and "plain.tif" in errors[0] and "rasterio" in errors[0] and "\n" not in errors[0]
+    assert window.open_image(sample_images[0])
     window.open_model(tiny_bundle)
     result = _predict(qtbot, window)
-    assert result.classes.shape == arr.shape[:2]
-    assert window.save_one("classes", tmp_path / "c.tif") is None
-    assert len(errors) == 1 and "c.tif" in errors[0] and ".png" in errors[0]
+    assert result.read_classes().shape == arr.shape[:2]
     out = window.save_all(tmp_path / "out")
     assert "polygons" not in out and {"classes", "color", "overlay", "areas"} <= set(out)
     assert not window.act_save["polygons"].isEnabled()
+    assert len(errors) == 1
 
 
 def test_closing_the_window_during_a_run_stops_the_worker(qtbot, settings, errors, big_image, slow_backend):

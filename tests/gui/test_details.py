@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QStyle, QStyleOptionViewItem
 
 
@@ -62,7 +61,7 @@ def test_legend_header_is_the_same_before_and_after_a_run(qtbot, window, big_ima
     result = _predict(qtbot, window)
     after = [window.legend.horizontalHeaderItem(i).text() for i in range(3)]
     assert before == after == ["Class", "Share", "Area"]
-    counts = np.bincount(result.classes.ravel(), minlength=slow_backend.meta.num_classes)
+    counts = np.bincount(result.read_classes().ravel(), minlength=slow_backend.meta.num_classes)
     assert [window.legend.item(i, 2).text() for i in range(len(counts))] == [f"{c:,} px" for c in counts]
 
 

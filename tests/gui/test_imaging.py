@@ -1,4 +1,4 @@
-"""Image previews for the app: decimated reads of big rasters, display stretch, nearest downscale."""
+"""Images as the app opens them (through the source contract): previews, bands, alpha, ground area."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from terraseg.errors import DataError
-from terraseg.gui.imaging import display_rgb, downscale_nearest, open_image, read_full
+from terraseg.gui.imaging import open_image
 
 
 def test_big_geotiff_preview_is_a_decimated_read_with_georeference(tmp_path):
@@ -26,15 +26,46 @@ def test_big_geotiff_preview_is_a_decimated_read_with_georeference(tmp_path):
         dst.build_overviews([2, 4, 8], Resampling.nearest)
     doc = open_image(path, max_side=300)
     assert (doc.width, doc.height, doc.bands, doc.dtype) == (w, h, 3, "uint16")
-    assert doc.preview.shape == (200, 300, 3)
+    assert doc.preview.shape == (200, 300, 3) and doc.preview.dtype == np.uint8
     assert doc.preview_scale == pytest.approx(6.0)
-    assert doc.georeferenced and doc.pixel_area_m2() == pytest.approx(4.0)
-    # nearest decimation keeps real pixel values of the full image
-    assert set(np.unique(doc.preview[:, :, 0])) <= set(np.unique(data[0]))
-    rgb = display_rgb(doc.preview)
-    assert rgb.dtype == np.uint8 and rgb.shape == (200, 300, 3) and rgb.max() == 255 and rgb.min() == 0
-    full = read_full(doc)
-    np.testing.assert_array_equal(full, np.moveaxis(data, 0, -1))
+    assert doc.preview.min() == 0 and doc.preview.max() == 255  # 16-bit data stretched for the screen
+    assert doc.georeferenced and doc.ground_area_m2() == pytest.approx(w * h * 4.0)
+
+
+def test_geographic_ground_area_agrees_with_pyproj(tmp_path):
+    """Degrees: the image panel's hectares use the area report's earth model; pyproj's ellipsoid agrees."""
+    rasterio = pytest.importorskip("rasterio")
+    from pyproj import Geod
+    from rasterio.transform import from_origin
+
+    h, w, step = 400, 500, 0.001  # about 110 m x 100 m pixels near Dubai
+    west, north = 55.1, 25.3
+    path = tmp_path / "wgs84.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=w, height=h, count=3, dtype="uint8", crs="EPSG:4326",
+                       transform=from_origin(west, north, step, step)) as dst:
+        dst.write(np.full((3, h, w), 90, np.uint8))
+    doc = open_image(path)
+    lons = [west, west + w * step, west + w * step, west]
+    lats = [north, north, north - h * step, north - h * step]
+    area, _ = Geod(ellps="WGS84").polygon_area_perimeter(lons, lats)
+    assert doc.ground_area_m2() == pytest.approx(abs(area), rel=0.005)  # sphere vs ellipsoid
+
+
+def test_rgba_png_is_three_bands_with_alpha_as_nodata(tmp_path):
+    from PIL import Image
+
+    rgba = np.zeros((60, 80, 4), np.uint8)
+    rgba[:, :, :3] = 200
+    rgba[:, :, 3] = 255
+    rgba[:20, :30, 3] = 0  # a transparent corner
+    path = tmp_path / "rgba.png"
+    Image.fromarray(rgba).save(path)
+    doc = open_image(path)
+    assert (doc.width, doc.height, doc.bands) == (80, 60, 3)
+    assert (doc.preview[:20, :30] == 0).all() and (doc.preview[20:, 30:] == 200).all()
+    grey_alpha = tmp_path / "la.png"
+    Image.fromarray(rgba[:, :, [0, 3]], mode="LA").save(grey_alpha)
+    assert open_image(grey_alpha).bands == 1
 
 
 def test_big_jpeg_preview_is_decoded_at_reduced_scale(tmp_path):
@@ -47,7 +78,7 @@ def test_big_jpeg_preview_is_decoded_at_reduced_scale(tmp_path):
     doc = open_image(path, max_side=500)
     assert (doc.width, doc.height, doc.bands) == (3000, 2000, 3)
     assert max(doc.preview.shape[:2]) <= 500 and doc.preview.shape[1] >= 370
-    assert not doc.georeferenced and doc.pixel_area_m2() is None
+    assert not doc.georeferenced and doc.ground_area_m2() is None
     # the preview shows the same picture: compare with a plain downscale of the original
     ref = np.asarray(Image.fromarray(arr).resize(doc.preview.shape[1::-1], Image.Resampling.BILINEAR), np.float32)
     assert np.abs(doc.preview.astype(np.float32) - ref).mean() < 12
@@ -60,19 +91,3 @@ def test_unreadable_and_missing_images_raise_data_error(tmp_path):
         open_image(bad)
     with pytest.raises(DataError, match="not found"):
         open_image(tmp_path / "missing.png")
-
-
-def test_display_rgb_bands_and_nodata():
-    one = np.arange(12, dtype=np.uint8).reshape(3, 4, 1)
-    rgb = display_rgb(one)
-    assert rgb.shape == (3, 4, 3) and (rgb[:, :, 0] == rgb[:, :, 2]).all()
-    f = np.linspace(0, 1, 100, dtype=np.float32).reshape(10, 10, 1).repeat(4, axis=2)
-    f[0, 0] = -9999
-    out = display_rgb(f, nodata=-9999)
-    assert out.shape == (10, 10, 3) and (out[0, 0] == 0).all() and out.max() == 255
-
-
-def test_downscale_nearest_keeps_class_values():
-    cls = np.repeat(np.repeat(np.arange(6, dtype=np.uint8).reshape(2, 3), 10, axis=0), 10, axis=1)
-    small = downscale_nearest(cls, (4, 6))
-    np.testing.assert_array_equal(small, np.repeat(np.repeat(np.arange(6).reshape(2, 3), 2, 0), 2, 1))

@@ -9,6 +9,7 @@ import sys
 from typer.testing import CliRunner
 
 from terraseg import models
+from terraseg.models.complexity import count_flops
 from terraseg.cli import app
 
 runner = CliRunner()
@@ -21,7 +22,7 @@ def test_models_list_markdown_matches_library_counts():
             for m in re.finditer(r"^\| `([^`]+)` \| [^|]+ \| ([\d.]+) \| ([\d.]+) \|", result.output, re.M)}
     for name in models.available():
         assert name in rows, name
-    params, flops = models.count("resuneta_d6", size=128, num_classes=5)
+    params, flops = count_flops("resuneta_d6", size=128, num_classes=5)
     assert rows["resuneta_d6"] == (round(params / 1e6, 1), round(flops / 1e9, 1))
 
 
@@ -37,7 +38,7 @@ def test_models_info_with_options():
     result = runner.invoke(app, ["models", "info", "smp:fpn", "-o", "encoder_name=resnet18", "--size", "256"],
                            env={"COLUMNS": "160"})
     assert result.exit_code == 0, result.output
-    params, flops = models.count("smp:FPN", size=256, num_classes=6, encoder_name="resnet18")
+    params, flops = count_flops("smp:FPN", size=256, num_classes=6, encoder_name="resnet18")
     assert f"{params / 1e6:.2f} M parameters" in result.output
     assert f"{flops / 1e9:.1f} GFLOPs at 256x256" in result.output
     assert "encoder_name" in result.output and "'resnet18'" in result.output

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from terraseg import models
+from terraseg.models.complexity import count_flops
 from terraseg.errors import ModelError
 
 torch.set_num_threads(1)
@@ -278,7 +279,7 @@ def test_param_groups_fcn_encoder_is_vgg():
     vgg = sum(p.numel() for p in enc)
     assert vgg == 14_714_688 + 64 * 512 * 49 + 64 + 64 * 64 + 64  # VGG-16 convs + fc6 + fc7
     assert sum(p.numel() for p in rest) < 10_000
-    params, _ = models.count("fcn32s", size=64)
+    params, _ = count_flops("fcn32s", size=64)
     assert 134e6 < params < 135e6  # the paper's FCN-32s: VGG-16 with 4096-wide fc6/fc7
 
 
@@ -290,16 +291,16 @@ def test_param_groups_rejects_foreign_module():
 # ----------------------------------------------------------------------------------------------- counts
 
 def test_flops_deeplabv3plus_r50_reference():
-    params, flops = models.count("smp:DeepLabV3Plus", size=512, num_classes=7, encoder_name="resnet50")
+    params, flops = count_flops("smp:DeepLabV3Plus", size=512, num_classes=7, encoder_name="resnet50")
     assert abs(flops / 1e9 - 73.2) / 73.2 < 0.02
-    same = models.count("deeplabv3plus", size=512, num_classes=7)
+    same = count_flops("deeplabv3plus", size=512, num_classes=7)
     assert same == (params, flops)
 
 
 def test_count_instance_matches_name_and_leaves_model_alone():
     model = models.build("unet", 4, 3, base_channels=8, depth=3)
-    by_model = models.count(model, size=64)
-    by_name = models.count("unet", size=64, in_channels=4, num_classes=3, base_channels=8, depth=3)
+    by_model = count_flops(model, size=64)
+    by_name = count_flops("unet", size=64, in_channels=4, num_classes=3, base_channels=8, depth=3)
     assert by_model == by_name
     assert next(model.parameters()).device.type == "cpu"
     # hand count of the first 3x3 conv alone: 2 * 64*64 * 8 * 4 * 9 FLOPs; total is larger
@@ -308,8 +309,8 @@ def test_count_instance_matches_name_and_leaves_model_alone():
 
 
 def test_count_scales_with_area():
-    _, f256 = models.count("resunet34", size=256)
-    _, f512 = models.count("resunet34", size=512)
+    _, f256 = count_flops("resunet34", size=256)
+    _, f512 = count_flops("resunet34", size=512)
     assert math.isclose(f512 / f256, 4.0, rel_tol=0.01)
 
 

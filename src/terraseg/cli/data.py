@@ -38,9 +38,12 @@ def inspect_cmd(
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite an existing YAML."),
     images: Optional[str] = typer.Option(None, help="Image folder or glob (relative to DIRECTORY)."),
     masks: Optional[str] = typer.Option(None, help="Mask folder or glob (relative to DIRECTORY)."),
+    tolerance: Optional[int] = typer.Option(None, help="Group mask colours within this many levels per channel "
+                                                       "[default: 0 for clean masks, the largest that keeps the "
+                                                       "class colours apart for JPEG/anti-aliased ones]."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the full report as JSON."),
 ) -> None:
-    """Discover the mask palette, find unpaired/mismatched/unreadable files, draft a dataset YAML."""
+    """Find the images and masks, discover the mask palette, list unpaired/mismatched/unreadable files, draft a YAML."""
     from terraseg._io import check_output, write_json_atomic
     from terraseg.data.inspect import inspect_dataset
 
@@ -48,28 +51,46 @@ def inspect_cmd(
     for path in (yaml_path, json_out):
         if path is not None:
             check_output(path, "file")
-    report = inspect_dataset(directory, yaml_path, images=images, masks=masks, overwrite=force)
+    report = inspect_dataset(directory, yaml_path, images=images, masks=masks, tolerance=tolerance, overwrite=force)
+    kind = f"index masks in channel {report.mask_channel}" if report.mask_channel is not None else \
+        f"{report.mask_type} masks"
     console.print(f"[bold]{report.root}[/]: {report.n_images} images, {report.n_masks} masks, "
-                  f"{report.n_pairs} pairs, {report.bands} band(s), {report.mask_type} masks")
+                  f"{report.n_pairs} pairs, {report.bands} band(s), {kind}", highlight=False)
     console.print(f"images: {report.images_pattern}   masks: {report.masks_pattern}"
-                  + (f"   group: {report.group}" if report.group else ""), highlight=False)
-    table = Table(title=f"palette: {len(report.palette)} distinct {'colours' if report.mask_type == 'rgb' else 'values'}")
-    for col, kw in (("", {}), ("colour" if report.mask_type == "rgb" else "value", {}),
-                    ("RGB", {}), ("pixels", {"justify": "right"}), ("share", {"justify": "right"}),
-                    ("draft class", {})):
+                  + (f"   group: {report.group}" if report.group else "") + f"   ({report.layout})", highlight=False)
+    noisy = report.tolerance > 0
+    rgb = report.mask_type == "rgb"
+    title = (f"palette: {len(report.palette)} class colours from {report.distinct_colors:,} distinct colours "
+             f"(tolerance {report.tolerance})" if noisy else
+             f"palette: {len(report.palette)} distinct {'colours' if rgb else 'values'}")
+    table = Table(title=title)
+    columns = [("", {}), ("colour" if rgb else "value", {}), ("RGB", {}), ("pixels", {"justify": "right"}),
+               ("share", {"justify": "right"})]
+    if noisy:
+        columns += [("colours", {"justify": "right"}), ("spread", {"justify": "right"})]
+    for col, kw in columns + [("draft class", {})]:
         table.add_column(col, **kw)
     for e in report.palette:
         name = e.name if e.name is not None else "(ignored)"
         if e.source and e.source not in ("generated", "ignored"):
-            name += f"  [dim](from {e.source})[/]"
-        table.add_row(_swatch(e.color), e.label, str(e.color) if len(e.color) == 3 else "", f"{e.pixels:,}",
-                      f"{100 * e.share:.2f} %", name)
+            name += f"  [dim](from {e.source}" + (f" as {_hex(e.named_color)}" if e.named_color else "") + ")[/]"
+        row = [_swatch(e.color), e.label, str(e.color) if len(e.color) == 3 else "", f"{e.pixels:,}",
+               f"{100 * e.share:.2f} %"]
+        if noisy:
+            row += [f"{e.colors:,}", str(e.spread)]
+        table.add_row(*row, name)
     console.print(table)
     _warn(report.warnings)
     if json_out is not None:
         write_json_atomic(json_out, report.to_dict())
     if report.yaml_path:
         console.print(f"draft dataset YAML written to [bold]{report.yaml_path}[/] (check the class names)")
+
+
+def _hex(color) -> str:
+    from terraseg.data.palette import to_hex
+
+    return to_hex(color)
 
 
 @data_app.command("convert-masks")

@@ -48,6 +48,9 @@ def evaluate_command(
     precision: str = typer.Option("fp32", "--precision",
                                   help="fp32, bf16 (torch), int8 (onnx) or auto (int8/bf16 where checked to agree)."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    bands: Optional[str] = typer.Option(None, "--bands",
+                                        help="Image bands fed to the model, 1-based as in GDAL, e.g. 4,3,2 "
+                                             "(default: the data set's selection, else the model's)."),
 ) -> None:
     """Evaluate MODEL on the labelled images of one split of a data set, whole images at full resolution.
 
@@ -76,7 +79,7 @@ def evaluate_command(
     with removed_on_failure(out):
         result = evaluate(model, data, split=chosen_split, split_file=split_file, out_dir=out, tile_size=tile_size,
                           overlap=overlap, batch_size=batch_size, tta=tta, progress=True, backend=backend,
-                          device=device, precision=precision)
+                          device=device, precision=precision, bands=bands)
     console = Console()
     for w in result["warnings"]:
         Console(stderr=True).print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)

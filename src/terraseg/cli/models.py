@@ -32,10 +32,11 @@ def _parse_options(items: Optional[List[str]]) -> dict:
 
 def _count_row(name: str, size: int, in_channels: int, num_classes: int, options: dict):
     from terraseg import models
+    from terraseg.models.complexity import count_flops
     from terraseg.errors import ModelError
 
     try:
-        params, flops = models.count(name, size=size, in_channels=in_channels, num_classes=num_classes, **options)
+        params, flops = count_flops(name, size=size, in_channels=in_channels, num_classes=num_classes, **options)
     except ModelError:
         raise
     except Exception as exc:  # an architecture that cannot run at this size/encoder: show why, keep going
@@ -60,6 +61,7 @@ def list_command(
     from rich.table import Table
 
     from terraseg import models
+    from terraseg.models.complexity import count_flops
 
     rows = []
     names = list(models.REGISTRY) + (models.smp_architectures() if smp else [])
@@ -103,10 +105,11 @@ def info_command(
     from rich.table import Table
 
     from terraseg import models
+    from terraseg.models.complexity import count_flops
 
     options = _parse_options(option)
     info = models.describe(name)
-    params, flops = models.count(name, size=size, in_channels=in_channels, num_classes=num_classes, **options)
+    params, flops = count_flops(name, size=size, in_channels=in_channels, num_classes=num_classes, **options)
     console = Console()
     console.print(f"[bold]{info['name']}[/]: {info['summary']}", highlight=False)
     if info["reference"]:

@@ -35,11 +35,24 @@ def predict_command(
     areas: bool = typer.Option(True, "--areas/--no-areas", help="Write the class-area report (CSV + JSON)."),
     vector: Optional[str] = typer.Option(None, "--vector", help="Also write polygons: gpkg or geojson."),
     min_area: float = typer.Option(0.0, "--min-area", min=0.0,
-                                   help="Drop polygons smaller than this (CRS units², pixels if not georeferenced)."),
+                                   help="Merge/drop polygons smaller than this, in m² of ground in any CRS "
+                                        "(pixels if not georeferenced)."),
     simplify: float = typer.Option(0.0, "--simplify", min=0.0,
                                    help="Simplification tolerance (CRS units, pixels if not georeferenced)."),
+    bands: Optional[str] = typer.Option(None, "--bands",
+                                        help="Input bands fed to the model, 1-based as in GDAL, e.g. 4,3,2 "
+                                             "(default: the bands the model was trained on)."),
+    resample: bool = typer.Option(False, "--resample",
+                                  help="Predict at the model's training resolution; outputs stay on the input's grid."),
     recursive: bool = typer.Option(False, "--recursive", "-r", help="Descend into sub-folders of input folders."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Predict again even when all outputs exist."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1,
+                                          help="Predict on a local Dask cluster of this many processes."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", envvar="TERRASEG_SCHEDULER",
+                                            help="Submit to a running Dask scheduler (tcp://host:8786)."),
+    block_rows: Optional[int] = typer.Option(None, "--block-rows", min=0,
+                                             help="With --workers/--scheduler: split scenes into blocks of this "
+                                                  "many tile rows (0: never; default: automatic)."),
 ) -> None:
     """Predict MODEL on every INPUT at full resolution and write the outputs into --out.
 
@@ -50,6 +63,7 @@ def predict_command(
     from rich.console import Console
 
     from terraseg._io import check_output
+    from terraseg.data.source import parse_bands
     from terraseg.errors import ConfigError
     from terraseg.runtime import CHOICES, load_backend
     from terraseg.predict.batch import predict_batch
@@ -72,7 +86,12 @@ def predict_command(
     options = PredictOptions(tile_size=tile_size, overlap=overlap, batch_size=batch_size, blend=blend,
                              tta=tta_mode if tta else False, color=color, overlay=overlay, areas=areas,
                              confidence=confidence, probabilities=probabilities, vector=vector,
-                             min_area=min_area, simplify=simplify, overlay_max_size=overlay_size)
+                             min_area=min_area, simplify=simplify, overlay_max_size=overlay_size,
+                             bands=parse_bands(bands), resample=resample)
+    if workers is not None or scheduler:
+        from terraseg.predict.dask.cluster import require_distributed
+
+        require_distributed()  # before the model is loaded: without Dask, say how to install it
     calibration = None
     if precision in ("int8", "auto"):  # calibrate / check reduced precision on the imagery to predict
         from terraseg.predict.batch import expand_inputs
@@ -85,7 +104,8 @@ def predict_command(
     def log(line: str) -> None:
         console.print(f"[bold red]failed:[/] {line}", highlight=False, soft_wrap=True)
 
-    result = predict_batch(runner, inputs, out, options, resume=not overwrite, recursive=recursive, log=log)
+    result = predict_batch(runner, inputs, out, options, resume=not overwrite, recursive=recursive, log=log,
+                           workers=workers, scheduler=scheduler or None, block_rows=block_rows)
     summary = f"{len(result.done)} predicted, {len(result.skipped)} skipped (already done), {len(result.failed)} failed"
     console.print(f"{summary}; outputs in {out}", highlight=False, soft_wrap=True)
     if not result.ok:

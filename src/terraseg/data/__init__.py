@@ -6,8 +6,7 @@ Names are loaded lazily so ``import terraseg.data`` stays light (torch is only i
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from terraseg._lazy import lazy_exports
 
 _EXPORTS = {
     "raster_info": "raster", "read_raster": "raster", "write_raster": "raster", "list_rasters": "raster",
@@ -26,14 +25,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'terraseg.data' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"terraseg.data.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

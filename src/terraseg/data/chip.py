@@ -81,7 +81,7 @@ def _chip(spec, items, out: Path, final: Path, size: int, stride: int, min_valid
 
     from terraseg._io import write_text_atomic
     from terraseg._progress import track
-    from terraseg.data.inspect import IMAGE_DIR_NAMES
+    from terraseg.data.layout import IMAGE_DIR_NAMES
     from terraseg.data.raster import write_raster
     from terraseg.data.spec import _relpath, dump_yaml, spec_from_dict
 

@@ -30,15 +30,10 @@ class ConvertReport:
     def unknown_pixels(self) -> int:
         return int(sum(self.unknown.values()))
 
-    def describe_unknown(self, most: int = 10) -> str:
-        """The unknown colours/values, most frequent first; beyond ``most`` only a count (JPEG masks
-        can hold tens of thousands of compression colours, and the warning must stay one readable line)."""
-        items = sorted(self.unknown.items(), key=lambda kv: -kv[1])
-        listed = ", ".join(f"{to_hex(k) if isinstance(k, tuple) else k} ({n:,} px)" for k, n in items[:most])
-        if len(items) <= most:
-            return listed
-        kind = "colours" if isinstance(items[0][0], tuple) else "values"
-        return f"{len(items):,} unknown {kind}, the most frequent: {listed}, ..."
+    def describe_unknown(self) -> str:
+        from terraseg.data.ignored import describe_unknown
+
+        return describe_unknown(self.unknown, self.pixels)
 
 
 def _as_spec(spec):
@@ -76,8 +71,10 @@ def convert_masks(spec, out_dir: str | Path, fmt: str | None = None, *, strict: 
     """Write every mask of ``spec`` as a single-band uint8 class-index mask under ``out_dir``.
 
     Paths below the data set's root are kept (``Tile 1/masks/x.png`` -> ``out_dir/Tile 1/masks/x.png``).
-    Colours no class owns become the ignore index and are counted in the report; ``strict=True`` (or
-    ``unknown: error`` in the YAML) makes them an error instead. GeoTIFF masks keep their georeference.
+    Colours no class owns (beyond ``color_tolerance``/``color_snap``) become the ignore index and are
+    counted in the report; ``strict=True`` (or ``unknown: error`` in the YAML) makes them an error
+    instead, and so does more than ``max_ignored_share`` of all pixels becoming ignore (nothing is
+    written then). GeoTIFF masks keep their georeference.
     Also writes ``out_dir/dataset.yaml`` describing the same images with the converted masks.
     """
     spec = _as_spec(spec)
@@ -100,7 +97,10 @@ def _convert(spec, samples, out: Path, fmt, strict: bool, progress: bool) -> Con
     from terraseg._progress import track
     from terraseg.data.raster import write_raster
 
+    from terraseg.data.ignored import IgnoreTally
+
     report = ConvertReport(out)
+    tally = IgnoreTally(spec.num_classes)
     cmap = {i: c for i, c in enumerate(spec.colors)}
     rels = _rel_paths([s.mask for s in samples], spec.root)
     for s, rel in track(list(zip(samples, rels)), description="converting masks") if progress else zip(samples, rels):
@@ -113,8 +113,7 @@ def _convert(spec, samples, out: Path, fmt, strict: bool, progress: bool) -> Con
                 raise DataError(f"mask has {_describe_unknown(unknown)} that no class owns; add them to 'classes' "
                                 "or 'ignore' in the dataset YAML", s.mask)
             report.files_with_unknown.append(s.mask)
-            for k, n in unknown.items():
-                report.unknown[k] = report.unknown.get(k, 0) + int(n)
+        tally.add(index, unknown)
         suffix = _out_suffix(s.mask, fmt)
         dest = out / rel.with_suffix(suffix)
         if suffix == ".png":
@@ -123,6 +122,8 @@ def _convert(spec, samples, out: Path, fmt, strict: bool, progress: bool) -> Con
             write_raster(dest, index, like=s.mask if not uses_pillow(s.mask) else None, colormap=cmap)
         report.written.append(dest)
         report.pixels += index.size
+    tally.check(spec.max_ignored_share, spec.path or spec.root)
+    report.unknown = tally.unknown
     return report
 
 
@@ -141,7 +142,8 @@ def _write_index_spec(spec, out: Path, fmt: str | None, final: Path) -> Path:
     d["name"] = f"{spec.name}-index"
     d["classes"] = [{"name": c.name, "value": i, "color": to_hex(c.color)} for i, c in enumerate(spec.classes)]
     d["ignore"] = [spec.ignore_index]
-    d.pop("unknown", None)
+    for key in ("unknown", "color_tolerance", "color_snap", "mask_channel"):  # the written masks are plain indices
+        d.pop(key, None)
     d["mask_type"] = "index"
     path = out / "dataset.yaml"
     spec_from_dict(dict(d, root=str(spec.root), masks=spec.masks), base_dir=out.resolve())  # must be valid

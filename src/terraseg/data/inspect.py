@@ -1,40 +1,42 @@
 """``terraseg data inspect``: look at a folder of images and masks before training on it.
 
-Finds the image and mask folders (``images/`` + ``masks/``, or one such pair per sub-folder such as
-``Tile 1/images`` + ``Tile 1/masks``), reads every mask, discovers the palette (every distinct colour
-with its pixel count and share), lists images without masks, masks without images, size mismatches
-and unreadable files, compares with a ``classes.json`` shipped with the data, and drafts a dataset
-YAML.
+Finds the images and masks (:mod:`terraseg.data.layout`), reads every mask, discovers the palette
+(every distinct colour with its pixel count and share; near-duplicate colours of JPEG or anti-aliased
+masks grouped into class colours with their spread, :mod:`terraseg.data.clusters`; index masks saved as
+RGB recognised), lists images without masks, masks without images, size mismatches and unreadable
+files, names the classes from a ``dataset.yaml``/``classes.json``/``class_dict.csv`` in the folder
+(reporting every one that disagrees with the masks) and drafts a dataset YAML.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
-from terraseg.data.palette import count_values, pack_rgb, parse_color, to_hex, unpack_color
-from terraseg.data.raster import RASTER_SUFFIXES, raster_info, read_raster, uses_pillow
+from terraseg.data.draft import draft_spec, write_draft
+from terraseg.data.palette import count_values, pack_rgb, to_hex, unpack_color
+from terraseg.data.raster import raster_info, read_raster, uses_pillow
 from terraseg.errors import ConfigError, DataError, TerrasegError
 
-IMAGE_DIR_NAMES = ("images", "image", "imgs", "img", "rgb", "scenes")
-MASK_DIR_NAMES = ("masks", "mask", "labels", "label", "gt", "ground_truth", "annotations", "annotation", "targets")
+#: masks with up to this many colours are remembered one by one (to spot per-image colormaps)
+_PER_MASK_COLORS = 64
 
 
 @dataclass
 class PaletteEntry:
-    """One distinct mask colour (``(r, g, b)``) or value (``(v,)``) with its pixel count and share."""
+    """A mask colour (``(r, g, b)``) or value (``(v,)``) with its pixels and share; for noisy masks a
+    class colour with the near-duplicates that belong to it (``colors`` of them, up to ``spread`` away)."""
 
     color: tuple
     pixels: int
     share: float
     name: str | None = None  # class name the draft YAML gives it (None: ignored)
-    source: str = ""  # where the name comes from ("classes.json", "generated", "ignored")
+    source: str = ""  # where the name comes from ("classes.json", "generated", "ignored", ...)
+    colors: int = 1
+    spread: int = 0
+    named_color: tuple | None = None  # the colour a name file gives it, when near but not equal
 
     @property
     def label(self) -> str:
@@ -46,8 +48,8 @@ class InspectReport:
     """What ``inspect_dataset`` found."""
 
     root: Path
-    images_pattern: str
-    masks_pattern: str
+    images_patterns: list[str]
+    masks_patterns: list[str]
     mask_type: str  # "rgb" or "index"
     n_images: int
     n_masks: int
@@ -60,13 +62,28 @@ class InspectReport:
     unreadable: list[tuple[Path, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     group: str | None = None
-    classes_json: Path | None = None
+    layout: str = ""  # how the images and masks were found
+    mask_channel: int | None = None  # index masks saved as RGB: the channel holding the values
+    tolerance: int = 0  # colour tolerance of the draft (noisy masks)
+    distinct_colors: int = 0
+    beyond: dict = field(default_factory=dict)  # colours beyond the tolerance -> pixels (to be ignored)
+    blends: list[tuple] = field(default_factory=list)
+    mask_pixels: int = 0
+    name_files: list[Path] = field(default_factory=list)
     draft: dict[str, Any] = field(default_factory=dict)
     yaml_path: Path | None = None
 
     @property
+    def images_pattern(self) -> str:
+        return ", ".join(self.images_patterns)
+
+    @property
+    def masks_pattern(self) -> str:
+        return ", ".join(self.masks_patterns)
+
+    @property
     def total_pixels(self) -> int:
-        return sum(e.pixels for e in self.palette)
+        return self.mask_pixels
 
     @property
     def ok(self) -> bool:
@@ -74,11 +91,14 @@ class InspectReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "root": str(self.root), "images": self.images_pattern, "masks": self.masks_pattern,
-            "mask_type": self.mask_type, "n_images": self.n_images, "n_masks": self.n_masks,
-            "n_pairs": self.n_pairs, "bands": self.bands,
+            "root": str(self.root), "images": self.images_patterns, "masks": self.masks_patterns,
+            "layout": self.layout, "mask_type": self.mask_type, "mask_channel": self.mask_channel,
+            "n_images": self.n_images, "n_masks": self.n_masks, "n_pairs": self.n_pairs, "bands": self.bands,
+            "distinct_colors": self.distinct_colors, "tolerance": self.tolerance,
             "palette": [{"color": list(e.color), "hex": e.label, "pixels": e.pixels, "share": e.share,
-                         "name": e.name} for e in self.palette],
+                         "name": e.name, "colors": e.colors, "spread": e.spread} for e in self.palette],
+            "beyond_tolerance_pixels": int(sum(self.beyond.values())),
+            "blends": [to_hex(c) for c in self.blends],
             "images_without_masks": [str(p) for p in self.images_without_masks],
             "masks_without_images": [str(p) for p in self.masks_without_images],
             "size_mismatches": [{"image": str(i), "mask": str(m), "image_size": list(a), "mask_size": list(b)}
@@ -87,94 +107,6 @@ class InspectReport:
             "warnings": list(self.warnings), "group": self.group,
             "yaml": str(self.yaml_path) if self.yaml_path else None,
         }
-
-
-# ---------------------------------------------------------------------------- layout discovery
-def _raster_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in RASTER_SUFFIXES
-                  and not p.name.startswith("."))
-
-
-def _glob_escape(text: str) -> str:
-    return re.sub(r"([*?\[])", r"[\1]", text)
-
-
-def _suffix_glob(files: list[Path]) -> str:
-    suffixes = {p.suffix for p in files}
-    return f"*{suffixes.pop()}" if len(suffixes) == 1 else "*"
-
-
-def _find_layout(root: Path) -> tuple[str, str, str | None]:
-    """``(images pattern, masks pattern, group regex or None)`` relative to ``root``."""
-    pairs: list[tuple[str, str, str]] = []  # (parent rel path, image dir name, mask dir name)
-    for dirpath, dirnames, _ in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        lower = {d.lower(): d for d in dirnames}
-        img = next((lower[n] for n in IMAGE_DIR_NAMES if n in lower), None)
-        msk = next((lower[n] for n in MASK_DIR_NAMES if n in lower), None)
-        if img and msk:
-            rel = Path(dirpath).relative_to(root).as_posix()
-            pairs.append(("" if rel == "." else rel, img, msk))
-    if not pairs:
-        if not any(p.suffix.lower() in RASTER_SUFFIXES for p in root.rglob("*") if p.is_file()):
-            raise DataError("empty folder: no images found (looked for .jpg, .png, .tif, ...)", root)
-        raise DataError("no image folder with a mask folder beside it found (expected e.g. images/ and masks/, "
-                        "or Tile 1/images and Tile 1/masks); pass images= and masks= patterns", root)
-    top = [p for p in pairs if p[0] == ""]
-    if top:
-        _, img, msk = top[0]
-        return img, msk, None
-    depth = {p[0].count("/") for p in pairs}
-    if len(depth) != 1:
-        raise DataError("image/mask folders lie at different depths; pass images= and masks= patterns", root)
-    img_name = Counter(p[1] for p in pairs).most_common(1)[0][0]
-    msk_name = Counter(p[2] for p in pairs).most_common(1)[0][0]
-    pairs = [p for p in pairs if p[1] == img_name and p[2] == msk_name]
-    parents = [p[0] for p in pairs]
-    d = depth.pop()
-    last = [Path(p).name for p in parents]
-    prefix = os.path.commonprefix(last)
-    group = None
-    if d == 0 and prefix and all(re.fullmatch(r"\d+", n[len(prefix):] or "x") for n in last):
-        parent_glob = _glob_escape(prefix) + "*"
-        group = re.escape(prefix).replace("\\ ", " ") + r"\d+"
-    else:
-        parent_glob = "/".join(["*"] * (d + 1))
-        group = "^(" + "/".join(["[^/]+"] * (d + 1)) + ")/"
-    img_files = [f for p in pairs for f in _raster_files(root / p[0] / p[1])]
-    msk_files = [f for p in pairs for f in _raster_files(root / p[0] / p[2])]
-    if not img_files:
-        raise DataError(f"empty folder: no images in the {img_name}/ folders", root)
-    return (f"{parent_glob}/{img_name}/{_suffix_glob(img_files)}",
-            f"{parent_glob}/{msk_name}/{_suffix_glob(msk_files) if msk_files else '*'}", group if len(pairs) > 1 else None)
-
-
-# ---------------------------------------------------------------------------- classes.json
-def _read_classes_json(root: Path) -> tuple[Path | None, list[tuple[str, tuple[int, int, int]]], str | None]:
-    """Names and colours from a ``classes.json`` (Supervisely/Humans-in-the-Loop style) if there is one."""
-    path = root / "classes.json"
-    if not path.is_file():
-        return None, [], None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
-        return path, [], f"{path.name} is not readable JSON ({exc})"
-    entries = data.get("classes", data) if isinstance(data, dict) else data
-    out = []
-    if isinstance(entries, list):
-        for e in entries:
-            if not isinstance(e, dict):
-                continue
-            name = e.get("title") or e.get("name")
-            try:
-                color = parse_color(e.get("color"))
-            except (ValueError, TypeError):
-                continue
-            if name:
-                out.append((str(name), color))
-    if not out:
-        return path, [], f"{path.name} lists no classes with a name and a colour"
-    return path, out, None
 
 
 # ---------------------------------------------------------------------------- checks
@@ -198,13 +130,17 @@ def _check_readable(path: Path) -> str | None:
 
 
 def inspect_dataset(directory: str | Path, out_yaml: str | Path | None = None, *, images: str | None = None,
-                    masks: str | None = None, progress: bool = True, overwrite: bool = True) -> InspectReport:
+                    masks: str | None = None, tolerance: int | None = None, progress: bool = True,
+                    overwrite: bool = True) -> InspectReport:
     """Inspect a folder of images and masks; write a draft dataset YAML to ``out_yaml`` when given.
 
     ``images``/``masks`` (folder or glob patterns relative to ``directory``) override the layout
-    discovery. Raises :class:`DataError` when the folder is missing, empty, or has no masks at all.
+    discovery. ``tolerance`` groups mask colours within that many levels per channel (``None``: 0 for
+    clean masks, the largest that keeps the class colours apart for noisy ones). Raises
+    :class:`DataError` when the folder is missing, empty, or nothing pairs.
     """
     from terraseg._progress import track
+    from terraseg.data.layout import Layout, find_layout, no_pairs_error
     from terraseg.data.spec import _resolve
 
     root = Path(directory)
@@ -212,29 +148,33 @@ def inspect_dataset(directory: str | Path, out_yaml: str | Path | None = None, *
         raise DataError("not a folder" if root.exists() else "folder not found", root)
     root = root.resolve()
     if (images is None) != (masks is None):
-        raise ConfigError("give both images= and masks= patterns, or neither")
+        raise ConfigError("give both --images and --masks patterns, or neither")
+    if tolerance is not None and (tolerance < 0 or tolerance > 255):
+        raise ConfigError(f"tolerance {tolerance} is not between 0 and 255")
     if out_yaml is not None and not overwrite and Path(out_yaml).exists():
         raise DataError("file exists; choose another name or allow overwriting (--force)", out_yaml)
-    group = None
-    if images is None:
-        images, masks, group = _find_layout(root)
-    img_map = _resolve(root, [images], "images")
-    msk_map = _resolve(root, [masks], "masks")  # type: ignore[list-item]
+    layout = Layout(root, [images], [masks], how="--images/--masks") if images is not None else find_layout(root)
+    data_root = layout.root
+    img_map = _resolve(data_root, layout.images, "images")
+    msk_map = _resolve(data_root, layout.masks, "masks")
     if not img_map:
-        raise DataError(f"empty folder: no images match {images!r}", root)
+        raise DataError(f"empty folder: no images match {', '.join(layout.images)}", data_root)
     if not msk_map:
-        raise DataError(f"no masks match {masks!r}", root)
-
-    report = InspectReport(root=root, images_pattern=images, masks_pattern=masks, mask_type="rgb",  # type: ignore[arg-type]
-                           n_images=len(img_map), n_masks=len(msk_map), n_pairs=0, bands=None, group=group)
+        raise DataError(f"no masks match {', '.join(layout.masks)}; say where they are with --masks", data_root)
+    report = InspectReport(root=data_root, images_patterns=layout.images, masks_patterns=layout.masks,
+                           mask_type="rgb", n_images=len(img_map), n_masks=len(msk_map), n_pairs=0, bands=None,
+                           group=layout.group, layout=layout.how)
+    pairs = sorted(((img_map[k], msk_map[k]) for k in img_map if k in msk_map), key=lambda t: str(t[0]))
+    if not pairs:
+        files = sorted(img_map.values())[:2] + sorted(msk_map.values())[:2]
+        err = no_pairs_error(data_root, files)
+        raise DataError(f"{len(img_map)} image(s) ({', '.join(layout.images)}) and {len(msk_map)} mask(s) "
+                        f"({', '.join(layout.masks)}) but no name pairs: " + str(err).split(": ", 1)[-1], data_root)
+    report.n_pairs = len(pairs)
     report.images_without_masks = sorted(p for k, p in img_map.items() if k not in msk_map)
     report.masks_without_images = sorted(p for k, p in msk_map.items() if k not in img_map)
-    pairs = sorted(((img_map[k], msk_map[k]) for k in img_map if k in msk_map), key=lambda t: str(t[0]))
-    report.n_pairs = len(pairs)
 
-    totals: dict[tuple, int] = {}
     band_counts: Counter = Counter()
-    mask_kinds: Counter = Counter()
     unreadable_images = set()
     for img in track(sorted(img_map.values()), description="checking images") if progress else sorted(img_map.values()):
         problem = _check_readable(img)
@@ -243,8 +183,34 @@ def inspect_dataset(directory: str | Path, out_yaml: str | Path | None = None, *
             unreadable_images.add(img)
         else:
             band_counts[raster_info(img).count] += 1
-    it = track(pairs, total=len(pairs), description="reading masks") if progress else pairs
-    for img, msk in it:
+    if band_counts:
+        report.bands = band_counts.most_common(1)[0][0]
+        if len(band_counts) > 1:
+            report.warnings.append("images have different band counts: " + ", ".join(
+                f"{n} image(s) with {b} band(s)" for b, n in sorted(band_counts.items())))
+    totals, per_mask = _read_masks(report, pairs, unreadable_images, progress)
+    totals = _analyse_palette(report, totals, per_mask, tolerance)
+    _name_classes(report)
+    _settle_tolerance(report, totals, tolerance)
+    _summarise_problems(report)
+    if not any(e.name is not None for e in report.palette):
+        raise DataError("the masks hold no class colour or value (every mask pixel would be ignored); "
+                        "check --masks", data_root)
+    report.draft = draft_spec(report)
+    if out_yaml is not None:
+        report.yaml_path = write_draft(report, out_yaml)
+    return report
+
+
+def _read_masks(report: InspectReport, pairs, unreadable_images: set, progress: bool
+                ) -> tuple[dict[tuple, int], list[set]]:
+    """``({colour or (value,): pixels} over all masks of the commonest kind, [colours of each small mask]})``."""
+    from terraseg._progress import track
+
+    totals: dict[str, dict[tuple, int]] = {"rgb": {}, "index": {}}
+    kinds: Counter = Counter()
+    per_mask: list[set] = []
+    for img, msk in track(pairs, total=len(pairs), description="reading masks") if progress else pairs:
         try:
             arr = read_raster(msk)
         except TerrasegError as exc:
@@ -254,95 +220,146 @@ def inspect_dataset(directory: str | Path, out_yaml: str | Path | None = None, *
             info = raster_info(img)
             if (info.height, info.width) != arr.shape[:2]:
                 report.size_mismatches.append((img, msk, (info.width, info.height), (arr.shape[1], arr.shape[0])))
-        if arr.shape[-1] >= 3:
-            mask_kinds["rgb"] += 1
+        kind = "rgb" if arr.shape[-1] >= 3 else "index"
+        kinds[kind] += 1
+        if kind == "rgb":
             vals, cnts = count_values(pack_rgb(arr))
             keys = [unpack_color(v) for v in vals]
+            if len(keys) <= _PER_MASK_COLORS:
+                per_mask.append(set(keys))
         else:
-            mask_kinds["index"] += 1
             vals, cnts = count_values(arr[:, :, 0])
             keys = [(int(v),) for v in vals]
         for k, c in zip(keys, cnts):
-            totals[k] = totals.get(k, 0) + int(c)
-    if len(mask_kinds) > 1:
-        report.warnings.append(f"{mask_kinds['rgb']} mask(s) are RGB colour masks and {mask_kinds['index']} are "
+            totals[kind][k] = totals[kind].get(k, 0) + int(c)
+    if len(kinds) > 1:
+        report.warnings.append(f"{kinds['rgb']} mask(s) are RGB colour masks and {kinds['index']} are "
                                "single-band index masks; use one kind")
-    report.mask_type = mask_kinds.most_common(1)[0][0] if mask_kinds else "rgb"
-    if band_counts:
-        report.bands = band_counts.most_common(1)[0][0]
-        if len(band_counts) > 1:
-            report.warnings.append("images have different band counts: " + ", ".join(
-                f"{n} image(s) with {b} band(s)" for b, n in sorted(band_counts.items())))
-    grand = sum(totals.values()) or 1
-    report.palette = [PaletteEntry(k, n, n / grand) for k, n in sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))
-                      if len(k) == (3 if report.mask_type == "rgb" else 1)]
+    report.mask_type = kinds.most_common(1)[0][0] if kinds else "rgb"
+    return totals[report.mask_type], per_mask
 
-    _name_classes(report)
-    _summarise_problems(report)
-    report.draft = draft_spec(report)
-    if out_yaml is not None:
-        report.yaml_path = write_draft(report, out_yaml)
-    return report
+
+def _analyse_palette(report: InspectReport, totals: dict[tuple, int], per_mask: list[set],
+                     tolerance: int | None) -> dict[tuple, int]:
+    """Fill ``report.palette``: values, colours, or class colours with their near-duplicates; returns the
+    counts the palette is made of (class values for index masks saved as RGB)."""
+    from terraseg.data.clusters import cluster_colors, colormap_per_image, index_channel
+
+    grand = sum(totals.values()) or 1
+    report.mask_pixels = sum(totals.values())
+    report.distinct_colors = len(totals)
+    if report.mask_type == "rgb":
+        channel = index_channel(list(totals))
+        if channel is not None:  # an index mask saved as RGB
+            report.mask_type, report.mask_channel = "index", channel
+            values: dict[tuple, int] = {}
+            for c, n in totals.items():
+                values[(c[channel],)] = values.get((c[channel],), 0) + n
+            totals = values
+            which = "grey levels" if channel == 0 and all(len(set(c)) == 1 for c in values) else \
+                f"the {('red', 'green', 'blue')[channel]} channel"
+            report.warnings.append(f"every mask colour lies in {which} with small values "
+                                   f"({', '.join(str(v[0]) for v in sorted(totals))}): read as class values "
+                                   f"(mask_channel: {channel}); 0 (black) is a class value, not ignored")
+    if report.mask_type == "index":
+        report.palette = [PaletteEntry(k, n, n / grand) for k, n in sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))]
+        return totals
+    problem = colormap_per_image(per_mask) if len(totals) > max((len(s) for s in per_mask), default=0) else None
+    if problem:
+        raise DataError(problem, report.root)
+    pal = cluster_colors(totals, tolerance)
+    report.tolerance, report.beyond, report.blends = pal.tolerance, pal.beyond, pal.blends
+    report.palette = [PaletteEntry(c.color, c.pixels, c.pixels / grand, colors=c.colors, spread=c.spread)
+                      for c in pal.clusters]
+    return totals
+
+
+def _settle_tolerance(report: InspectReport, totals: dict[tuple, int], tolerance: int | None) -> None:
+    """Recount the clusters around the colours the draft gives (named colours replace the observed ones), with
+    the tolerance those colours allow: the figures are then what convert-masks and training will find."""
+    from terraseg.data.clusters import assign, auto_tolerance
+    from terraseg.data.ignored import describe_unknown
+
+    if report.mask_type != "rgb" or not report.tolerance:
+        return
+    final = [e.named_color or e.color for e in report.palette]
+    report.tolerance = auto_tolerance(final) if tolerance is None else tolerance
+    clusters, report.beyond = assign(totals, final, report.tolerance)
+    grand = report.mask_pixels or 1
+    for e, c in zip(report.palette, clusters):
+        e.pixels, e.share, e.colors, e.spread = c.pixels, c.pixels / grand, c.colors, c.spread
+    beyond = sum(report.beyond.values())
+    report.warnings.append(
+        f"{len(totals):,} distinct colours grouped into {len(report.palette)} class colours with a tolerance of "
+        f"{report.tolerance} per channel (largest spread {max(e.spread for e in report.palette)}); the draft YAML "
+        f"sets color_tolerance: {report.tolerance}")
+    if report.blends:
+        report.warnings.append(f"{len(report.blends)} frequent colour(s) lie between two class colours and are taken "
+                               "as edge blends, not classes: " + ", ".join(to_hex(c) for c in report.blends[:5]))
+    if beyond:
+        report.warnings.append(f"{beyond:,} pixel(s) ({100 * beyond / grand:.2f} %) lie farther than the tolerance "
+                               "from every class colour and will be ignored: " + describe_unknown(report.beyond, grand))
 
 
 def _name_classes(report: InspectReport) -> None:
-    path, named, problem = _read_classes_json(report.root)
-    report.classes_json = path
-    if problem:
-        report.warnings.append(problem)
-    json_colors = {c: n for n, c in named}
-    own = _existing_yaml_names(report.root, report.mask_type)  # a dataset.yaml already in the folder
-    found = {e.color for e in report.palette}
+    """Names from the folder's name files (exact colour, else within the tolerance); black is ignored unless named."""
+    import numpy as np
+
+    from terraseg.data.names import read_class_names
+    from terraseg.data.palette import nearest_colors
+
+    sources = read_class_names(report.root)
+    report.name_files = [s.path for s in sources]
+    for src in sources:
+        if src.problem:
+            report.warnings.append(src.problem)
+    rgb = report.mask_type == "rgb"
+    matched: dict[Path, set] = {s.path: set() for s in sources}  # named colours/values found in the masks
+    named_entries: dict[Path, set] = {s.path: set() for s in sources}  # palette entries each file names
     k = 0
     for e in report.palette:
-        if report.mask_type == "rgb" and e.color == (0, 0, 0):
-            e.name, e.source = None, "ignored"
-        elif report.mask_type == "index" and e.color == (255,):
-            e.name, e.source = None, "ignored"
-        elif e.color in own:
-            e.name, e.source = own[e.color], "dataset.yaml"
+        e.name, e.source = None, ""
+        for src in sources:
+            table = src.colors if rgb else src.values
+            hit = e.color if e.color in table else None
+            if hit is None and rgb and report.tolerance and table:
+                named = list(table)
+                near, cheb, _ = nearest_colors(np.array([e.color]), np.array(named))
+                hit = named[int(near[0])] if cheb[0] <= report.tolerance else None
+            if hit is not None:
+                matched[src.path].add(hit)
+                named_entries[src.path].add(id(e))
+                if e.name is None:
+                    e.name, e.source = table[hit], src.path.name
+                    e.named_color = hit if hit != e.color else None
+        if e.name is not None:
             k += 1
-        elif e.color in json_colors:
-            e.name, e.source = json_colors[e.color], path.name  # type: ignore[union-attr]
-            k += 1
+        elif e.color == ((0, 0, 0) if rgb else (255,)):
+            e.source = "ignored"
         else:
-            e.name, e.source = (f"class_{k}" if report.mask_type == "rgb" else f"class_{e.color[0]}"), "generated"
+            e.name, e.source = (f"class_{k}" if rgb else f"class_{e.color[0]}"), "generated"
             k += 1
-    if named and report.mask_type == "rgb":
-        missing = [(n, c) for n, c in named if c not in found]
-        unnamed = [e for e in report.palette if e.source == "generated"]
+    for src in sources:
+        table = src.colors if rgb else src.values
+        if not table:
+            continue
+        missing = [(n, c) for c, n in table.items() if c not in matched[src.path]]
+        unnamed = [e for e in report.palette if e.source != "ignored" and id(e) not in named_entries[src.path]]
         if missing or unnamed:
             parts = []
             if missing:
-                parts.append(f"it names {len(missing)} colour(s) never found in the masks ("
-                             + ", ".join(f"{n} {to_hex(c)}" for n, c in missing) + ")")
+                parts.append(f"it names {len(missing)} {'colour' if rgb else 'value'}(s) never found in the masks ("
+                             + ", ".join(f"{n} {to_hex(c) if rgb else c[0]}" for n, c in missing[:8])
+                             + (" ..." if len(missing) > 8 else "") + ")")
             if unnamed:
-                parts.append(f"{len(unnamed)} mask colour(s) are not in it ("
-                             + ", ".join(e.label for e in unnamed) + ")")
-            report.warnings.append(f"{path.name} disagrees with the masks: " + "; ".join(parts)  # type: ignore[union-attr]
+                parts.append(f"{len(unnamed)} mask {'colour' if rgb else 'value'}(s) are not in it ("
+                             + ", ".join(e.label for e in unnamed[:8]) + (" ..." if len(unnamed) > 8 else "") + ")")
+            report.warnings.append(f"{src.path.name} disagrees with the masks: " + "; ".join(parts)
                                    + "; the draft YAML uses the colours found in the masks")
     black = next((e for e in report.palette if e.source == "ignored"), None)
     if black is not None:
         report.warnings.append(f"{black.pixels} pixel(s) ({100 * black.share:.2f} %) are {black.label}, a colour no "
                                "class owns; the draft YAML ignores them")
-
-
-def _existing_yaml_names(root: Path, mask_type: str) -> dict[tuple, str]:
-    """``{colour or (value,): class name}`` from a valid ``dataset.yaml`` in ``root`` (else empty)."""
-    path = root / "dataset.yaml"
-    if not path.is_file():
-        return {}
-    try:
-        from terraseg.data.spec import load_spec
-
-        spec = load_spec(path)
-    except TerrasegError:
-        return {}
-    if spec.mask_type != mask_type:
-        return {}
-    if mask_type == "rgb":
-        return {tuple(c.color): c.name for c in spec.classes}
-    return {(v,): c.name for c, v in zip(spec.classes, spec.class_values)}
 
 
 def _summarise_problems(report: InspectReport) -> None:
@@ -367,49 +384,6 @@ def _rel(p: Path, root: Path) -> str:
         return Path(p).relative_to(root).as_posix()
     except ValueError:
         return str(p)
-
-
-# ---------------------------------------------------------------------------- draft YAML
-def draft_spec(report: InspectReport) -> dict[str, Any]:
-    """The draft dataset mapping (root is filled in relative to the YAML when written)."""
-    d: dict[str, Any] = {"name": report.root.name, "root": str(report.root), "images": report.images_pattern,
-                         "masks": report.masks_pattern, "bands": report.bands or 3}
-    classes = [e for e in report.palette if e.name is not None]
-    if report.mask_type == "rgb":
-        d["classes"] = [{"name": e.name, "color": e.label} for e in classes]
-        ignored = [e.label for e in report.palette if e.name is None]
-    else:
-        d["classes"] = [{"name": e.name, "value": int(e.color[0])} for e in classes]
-        ignored = [int(e.color[0]) for e in report.palette if e.name is None]
-    if ignored:
-        d["ignore"] = ignored
-    d["ignore_index"] = 255
-    if report.group:
-        d["group"] = report.group
-    return d
-
-
-def write_draft(report: InspectReport, out_yaml: str | Path) -> Path:
-    """Write the draft YAML (root relative to the YAML's folder), with the pixel shares as comments."""
-    from terraseg._io import write_text_atomic
-    from terraseg.data.spec import _relpath, dump_yaml, spec_from_dict
-
-    out = Path(out_yaml)
-    d = dict(report.draft)
-    d["root"] = _relpath(report.root, out.parent.resolve())
-    spec_from_dict(dict(d, root=str(report.root)), base_dir=report.root)  # the draft must be valid
-    lines = dump_yaml(d).splitlines()
-    shares = {e.label: e for e in report.palette}
-    out_lines = [f"# Draft dataset description written by `terraseg data inspect` from {report.root}.",
-                 "# Check the class names: colours not named by classes.json or dataset.yaml are called class_N.",
-                 f"# {report.n_pairs} image/mask pairs; shares are of all mask pixels."]
-    for line in lines:
-        m = re.search(r"(?:color|value): '?(#[0-9A-F]{6}|\d+)'?", line) if "name:" in line else None
-        if m and m.group(1) in shares:
-            e = shares[m.group(1)]
-            line = f"{line}  # {100 * e.share:.2f} % ({e.pixels} px)"
-        out_lines.append(line)
-    return write_text_atomic(out, "\n".join(out_lines) + "\n")
 
 
 __all__ = ["InspectReport", "PaletteEntry", "inspect_dataset", "draft_spec", "write_draft"]

@@ -130,29 +130,88 @@ def _lookup(keys: np.ndarray, table_keys: np.ndarray, table_values: np.ndarray, 
     return out, found
 
 
+def nearest_colors(colors: np.ndarray, palette: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each of ``colors`` ``(U, 3)``: the nearest of ``palette`` ``(K, 3)`` (Euclidean), its index,
+    the Chebyshev distance (largest per-channel difference) and the Euclidean distance to it."""
+    colors = np.asarray(colors, np.int32).reshape(-1, 3)
+    palette = np.asarray(palette, np.int32).reshape(-1, 3)
+    idx = np.zeros(len(colors), np.int64)
+    cheb = np.zeros(len(colors), np.int32)
+    eucl = np.zeros(len(colors), np.float64)
+    for start in range(0, len(colors), 8192):  # blocks keep the (U, K, 3) difference small
+        diff = colors[start:start + 8192, None, :] - palette[None, :, :]
+        d2 = (diff * diff).sum(-1)
+        k = d2.argmin(1)
+        rows = np.arange(len(k))
+        idx[start:start + 8192] = k
+        cheb[start:start + 8192] = np.abs(diff[rows, k]).max(-1)
+        eucl[start:start + 8192] = np.sqrt(d2[rows, k])
+    return idx, cheb, eucl
+
+
 def rgb_to_index(rgb: np.ndarray, colors: Sequence[Sequence[int]], ignore_colors: Sequence[Sequence[int]] = (),
-                 ignore_index: int = 255) -> tuple[np.ndarray, dict[Color, int]]:
+                 ignore_index: int = 255, tolerance: int = 0, snap: float | None = None
+                 ) -> tuple[np.ndarray, dict[Color, int]]:
     """Colour mask ``(H, W, 3)`` -> class-index mask ``(H, W)`` uint8.
 
-    Pixels with a class colour get the class index, ``ignore_colors`` get ``ignore_index``, and any
-    other colour also gets ``ignore_index`` and is counted in the returned ``{colour: pixels}``.
+    Pixels with a class colour get the class index, ``ignore_colors`` get ``ignore_index``. A pixel of
+    another colour takes its nearest class (or ignore) colour when that lies within ``tolerance`` in
+    every channel (JPEG noise) or within ``snap`` (Euclidean distance; anti-aliased edges); the rest get
+    ``ignore_index`` and are counted in the returned ``{colour: pixels}``.
     """
     rgb = np.asarray(rgb)
     if rgb.ndim == 2 or (rgb.ndim == 3 and rgb.shape[-1] < 3):
         raise DataError(f"expected an RGB colour mask, got {1 if rgb.ndim == 2 else rgb.shape[-1]} band(s)")
     packed = pack_rgb(rgb)
-    keys = np.concatenate([pack_colors(colors), pack_colors(ignore_colors)]) if (colors or ignore_colors) \
-        else np.zeros(0, np.uint32)
+    table = list(colors) + list(ignore_colors)
+    keys = pack_colors(table) if table else np.zeros(0, np.uint32)
     values = np.array(list(range(len(colors))) + [ignore_index] * len(ignore_colors), dtype=np.int64)
     # a colour listed as both class and ignore: the class wins (first occurrence)
     keys, first = np.unique(keys, return_index=True)
     values = values[first]
     index, found = _lookup(packed, keys, values, ignore_index)
     unknown: dict[Color, int] = {}
-    if not found.all():
-        vals, cnts = count_values(packed[~found])
-        unknown = {unpack_color(v): int(c) for v, c in zip(vals, cnts)}
-    return index, unknown
+    if found.all():
+        return index, unknown
+    if (tolerance > 0 or snap is not None) and keys.size:
+        rest, inverse = np.unique(packed[~found], return_inverse=True)
+        near, cheb, eucl = nearest_colors(np.stack([rest >> 16, (rest >> 8) & 255, rest & 255], -1),
+                                          np.stack([keys >> 16, (keys >> 8) & 255, keys & 255], -1))
+        ok = cheb <= tolerance
+        if snap is not None:
+            ok |= eucl <= snap
+        index[~found] = np.where(ok, values[near], ignore_index).astype(np.uint8)[inverse.reshape(-1)]
+        counts = np.bincount(inverse.reshape(-1), minlength=rest.size)
+        unknown = {unpack_color(v): int(c) for v, c in zip(rest[~ok], counts[~ok])}
+        return index, unknown
+    vals, cnts = count_values(packed[~found])
+    return index, {unpack_color(v): int(c) for v, c in zip(vals, cnts)}
+
+
+def mask_to_index(mask: np.ndarray, *, mask_type: str, colors: Sequence[Sequence[int]], class_values: Sequence[int],
+                  ignore_colors: Sequence[Sequence[int]] = (), ignore_values: Sequence[int] = (),
+                  ignore_index: int = 255, tolerance: int = 0, snap: float | None = None,
+                  channel: int | None = None, path: str | Path | None = None) -> tuple[np.ndarray, dict]:
+    """A mask as read from disk -> ``(class index (H, W) uint8, {unknown colour/value: pixels})``.
+
+    The one mask-reading rule of convert-masks, stats, training and evaluation. ``mask_type`` is
+    ``rgb`` (colours, with ``tolerance``/``snap``) or ``index`` (values; ``channel`` takes them from one
+    band of an RGB file, e.g. an index stored in the blue channel).
+    """
+    if mask_type == "rgb":
+        if mask.ndim == 3 and mask.shape[-1] < 3:
+            raise DataError(f"mask has {mask.shape[-1]} band(s) but the dataset describes colour masks "
+                            "(classes with 'color'); use 'value' per class for index masks", path)
+        return rgb_to_index(mask, colors, ignore_colors, ignore_index, tolerance, snap)
+    if channel is not None and mask.ndim == 3:
+        if channel >= mask.shape[-1]:
+            raise DataError(f"mask has {mask.shape[-1]} band(s), so it has no channel {channel} (mask_channel)", path)
+        mask = mask[:, :, channel]
+    if mask.ndim == 3 and mask.shape[-1] != 1:
+        raise DataError(f"mask has {mask.shape[-1]} bands but the dataset describes index masks "
+                        "(classes with 'value'); use 'color' per class for colour masks, or 'mask_channel' "
+                        "when one channel holds the class values", path)
+    return values_to_index(mask, class_values, ignore_values, ignore_index)
 
 
 def values_to_index(mask: np.ndarray, values: Sequence[int], ignore_values: Sequence[int] = (),
@@ -171,7 +230,7 @@ def values_to_index(mask: np.ndarray, values: Sequence[int], ignore_values: Sequ
     keys, first = np.unique(keys, return_index=True)
     vals = vals[first]
     flat = mask.astype(np.int64, copy=False)
-    if keys.size and np.array_equal(keys, np.arange(len(values))) and not len(ignore_values):
+    if len(values) and list(values) == list(range(len(values))) and not len(ignore_values):
         # already contiguous 0..K-1: a cheap range check
         found = (flat >= 0) & (flat < len(values))
         index = np.where(found, flat, ignore_index).astype(np.uint8)

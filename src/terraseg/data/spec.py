@@ -33,7 +33,7 @@ import numpy as np
 from terraseg.data.pairing import group_of as _group_of
 from terraseg.data.pairing import relkey as _relkey
 from terraseg.data.pairing import resolve_patterns as _resolve
-from terraseg.data.palette import Color, colorize, rgb_to_index, to_hex, values_to_index
+from terraseg.data.palette import Color, colorize, mask_to_index, to_hex
 from terraseg.data.raster import RASTER_SUFFIXES, RasterInfo, raster_info, read_raster
 from terraseg.errors import ConfigError, DataError
 
@@ -198,16 +198,12 @@ class DatasetSpec:
         return img
 
     def mask_to_index(self, mask: np.ndarray, path: str | Path | None = None) -> tuple[np.ndarray, dict]:
-        """A mask as read from disk -> ``(class index (H, W) uint8, {unknown colour/value: pixels})``."""
-        if self.mask_type == "rgb":
-            if mask.ndim == 3 and mask.shape[-1] < 3:
-                raise DataError(f"mask has {mask.shape[-1]} band(s) but the dataset describes colour masks "
-                                "(classes with 'color'); use 'value' per class for index masks", path)
-            return rgb_to_index(mask, self.colors, self.ignore_colors, self.ignore_index)
-        if mask.ndim == 3 and mask.shape[-1] != 1:
-            raise DataError(f"mask has {mask.shape[-1]} bands but the dataset describes index masks "
-                            "(classes with 'value'); use 'color' per class for colour masks", path)
-        return values_to_index(mask, self.class_values, self.ignore_values, self.ignore_index)
+        """A mask as read from disk -> ``(class index (H, W) uint8, {unknown colour/value: pixels})``: the one rule
+        (:func:`terraseg.data.palette.mask_to_index`) of convert-masks, stats, training and evaluation."""
+        return mask_to_index(mask, mask_type=self.mask_type, colors=self.colors, class_values=self.class_values,
+                             ignore_colors=self.ignore_colors, ignore_values=self.ignore_values,
+                             ignore_index=self.ignore_index, tolerance=self.color_tolerance, snap=self.color_snap,
+                             channel=self.mask_channel, path=path)
 
     def read_mask(self, sample: Sample | str | Path, window=None) -> tuple[np.ndarray, dict]:
         """``(class index mask (H, W) uint8, {unknown colour/value: pixels})`` of a sample's mask."""

@@ -15,6 +15,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from terraseg.data.ignored import IgnoreTally
 from terraseg.errors import ConfigError, DataError
 
 ROW_BLOCK = 1024
@@ -147,6 +148,7 @@ def compute_stats(spec, samples: Sequence | None = None, *, classes: bool = True
     class_pixels = np.zeros(k, np.int64)
     present_pixels = np.zeros(k, np.int64)
     ignored = 0
+    tally = IgnoreTally(k)
     for s in track(samples, description="computing statistics") if progress else samples:
         info = spec.info(s)
         if info.count != spec.bands and not (info.count == 4 and spec.bands == 3 and uses_pillow(s.image)):
@@ -164,7 +166,7 @@ def compute_stats(spec, samples: Sequence | None = None, *, classes: bool = True
                 valid &= ~(np.isnan(px).all(axis=1) if np.isnan(nodata) else (px == nodata).all(axis=1))
             run.update(px if valid.all() else px[valid])
             if classes and s.mask is not None:
-                mask, _ = spec.read_mask(s, w)
+                mask, unknown = spec.read_mask(s, w)
                 if mask.shape != img.shape[:2]:
                     raise DataError(f"mask is {mask.shape[1]}x{mask.shape[0]} but its image is "
                                     f"{img.shape[1]}x{img.shape[0]}", s.mask)
@@ -172,11 +174,13 @@ def compute_stats(spec, samples: Sequence | None = None, *, classes: bool = True
                 counts = np.bincount(m, minlength=256)
                 img_counts += counts[:k]
                 ignored += int(counts[k:].sum())
+                tally.add(m, unknown)
         class_pixels += img_counts
         if img_counts.sum():
             present_pixels[img_counts > 0] += int(img_counts.sum())
     if run.n == 0:
         raise DataError("every pixel is nodata; no statistics", spec.path or spec.root)
+    tally.check(spec.max_ignored_share, spec.path or spec.root)
     labelled = int(class_pixels.sum())
     return DatasetStats(
         bands=spec.bands, mean=[float(v) for v in run.mean], std=[float(v) for v in run.std],
@@ -203,13 +207,16 @@ def _class_stats(spec, samples, progress: bool) -> DatasetStats:
     class_pixels = np.zeros(k, np.int64)
     present_pixels = np.zeros(k, np.int64)
     ignored = 0
+    tally = IgnoreTally(k)
     for s in track(samples, description="counting classes") if progress else samples:
-        mask, _ = spec.read_mask(s)
+        mask, unknown = spec.read_mask(s)
+        tally.add(mask, unknown)
         counts = np.bincount(mask.ravel(), minlength=256)
         class_pixels += counts[:k]
         ignored += int(counts[k:].sum())
         if counts[:k].sum():
             present_pixels[counts[:k] > 0] += int(counts[:k].sum())
+    tally.check(spec.max_ignored_share, spec.path or spec.root)
     labelled = int(class_pixels.sum())
     return DatasetStats(
         bands=spec.bands, mean=[], std=[], min=[], max=[], pixels=0, class_names=spec.class_names,

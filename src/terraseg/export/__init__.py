@@ -8,7 +8,7 @@ file runs a model (a cached export, an int8 copy) is made by ``terraseg.runtime`
 
 from __future__ import annotations
 
-import importlib
+from terraseg._lazy import lazy_exports
 
 _EXPORTS = {
     "export_onnx": "onnx",
@@ -27,14 +27,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'terraseg.export' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"terraseg.export.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -53,7 +53,7 @@ def run_app(image: str | Path | None = None, model: str | Path | None = None, *,
             if win.run is not None:  # wait until the worker thread has ended and the UI is idle again
                 win.stateChanged.connect(lambda: done(result))
                 return
-            h, w = result.classes.shape
+            h, w = result.height, result.width
             print(f"smoke test: predicted {w}x{h} px in {result.seconds:.2f} s with {win.model_doc.label} "
                   f"on {win.model_doc.runtime}")
             for name, share, ha in win.legend.entries():

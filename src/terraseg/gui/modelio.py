@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from terraseg.errors import ModelError, TerrasegError
+from terraseg.errors import ModelError, TerrasegError, first_line
 
 MODEL_SUFFIXES = (".onnx", ".json", ".safetensors")
 
@@ -60,13 +60,8 @@ class ModelDoc:
                 except TerrasegError:
                     raise
                 except Exception as exc:  # a corrupt file that the loader did not recognise
-                    raise ModelError(f"not a usable model ({exc.__class__.__name__}: {_first(exc)})", self.path) from None
+                    raise ModelError(f"not a usable model ({exc.__class__.__name__}: {first_line(exc)})", self.path) from None
             return self.backend
-
-
-def _first(exc: BaseException) -> str:
-    s = str(exc).strip()
-    return s.splitlines()[0][:160] if s else ""
 
 
 def open_model(path: str | Path) -> ModelDoc:
@@ -82,7 +77,7 @@ def open_model(path: str | Path) -> ModelDoc:
         except TerrasegError:
             raise
         except Exception as exc:
-            raise ModelError(f"not a readable ONNX model ({_first(exc)})", path) from None
+            raise ModelError(f"not a readable ONNX model ({first_line(exc)})", path) from None
         return ModelDoc(path=path, kind="onnx", meta=backend.meta, backend=backend)
     from terraseg.bundle import read_meta
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPixmap, QTransform
-from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsView
+from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsView, QLabel, QVBoxLayout, QWidget
 
 MIN_ZOOM, MAX_ZOOM = 1 / 256, 64.0
 
@@ -204,3 +204,22 @@ class SyncGroup:
                 other.centerOn(centre)
         finally:
             self._busy = False
+
+
+class Pane(QWidget):
+    """An ``ImageView`` with a small title in its corner."""
+
+    def __init__(self, title: str, parent=None):
+        super().__init__(parent)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        self.view = ImageView(title, self)
+        lay.addWidget(self.view)
+        self.title = QLabel(title, self.view)
+        self.title.setProperty("paneTitle", True)
+        self.title.move(8, 8)
+        self.title.adjustSize()
+
+    def set_title(self, text: str) -> None:
+        self.title.setText(text)
+        self.title.adjustSize()

@@ -1,30 +1,70 @@
 """Prediction off the GUI thread: a ``QObject`` worker moved to a ``QThread``.
 
-The worker calls the same ``terraseg.predict.predict_array`` as the CLI, forwards its
-``progress(done, total)`` callback as a Qt signal, and stops at the next tile when ``cancel()`` is
-requested (``predict_array`` raises ``PredictionCancelled``). Signals cross threads as queued
-connections, so the window never blocks.
+The worker runs ``terraseg.predict.predict_file``, the same streaming run as ``terraseg predict``:
+the image is read window by window through the source contract, and the CLI's sinks write the class
+raster, colour mask, overlay and area report into a session folder under the CLI's names. The app
+attaches one more sink, :class:`ClassPreviewSink`, which keeps the classes at screen resolution, so
+memory stays bounded by the tile rows and the preview, not by the scene. ``progress(done, total)`` is
+forwarded as a Qt signal; ``cancel()`` stops the run at the next batch and nothing is kept.
 """
 
 from __future__ import annotations
 
+import json
+import shutil
+import tempfile
 import threading
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
-from terraseg.errors import TerrasegError
+from terraseg.errors import TerrasegError, first_line
+from terraseg.predict.sinks import OverlaySink
+
+MASK_DISPLAY_MAX_SIDE = 4096
+
+
+class ClassPreviewSink(OverlaySink):
+    """The class raster sampled to at most ``max_size`` pixels a side (``.classes``), for the screen.
+
+    It samples strips exactly as the overlay output does (nearest pixel centre) and writes no file.
+    """
+
+    def __init__(self, max_size: int = MASK_DISPLAY_MAX_SIDE):
+        super().__init__(None, max_size)
+
+    def finish(self) -> None:
+        pass
 
 
 @dataclass
 class RunResult:
-    classes: np.ndarray  # (H, W) uint8 class indices, full resolution
-    confidence: np.ndarray | None
-    image: np.ndarray  # the full-resolution input that was predicted
+    """One finished run: the CLI's output files in ``folder`` and what the window shows."""
+
+    paths: dict[str, Path]  # output kind (terraseg.predict.output_paths keys) -> file in ``folder``
+    classes_preview: np.ndarray  # (h, w) uint8 classes at display resolution
+    report: dict  # the area report, as written to <image>_areas.json
+    width: int
+    height: int
     seconds: float
+    folder: Path = field(repr=False, default=None)
+
+    def read_classes(self) -> np.ndarray:
+        """The full-resolution class raster, read back from the class file (small images, tests)."""
+        from terraseg.data.source import open_source
+
+        with open_source(self.paths["classes"], palette_indices=True) as src:
+            return np.ascontiguousarray(src.read()[:, :, 0])
+
+    def discard(self) -> None:
+        """Delete the session folder (a new image, model or run replaces this result)."""
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder = None
 
 
 class PredictWorker(QObject):
@@ -34,12 +74,11 @@ class PredictWorker(QObject):
     failed = Signal(str)
     cancelled = Signal()
 
-    def __init__(self, image_doc, model_doc, full_image: np.ndarray | None = None, options: dict | None = None):
+    def __init__(self, image_doc, model_doc, options=None):
         super().__init__()
         self.image_doc = image_doc
         self.model_doc = model_doc
-        self.full_image = full_image
-        self.options = dict(options or {})
+        self.options = options
         self._cancel = threading.Event()
 
     def request_cancel(self) -> None:
@@ -50,41 +89,38 @@ class PredictWorker(QObject):
 
     @Slot()
     def run(self) -> None:
-        from terraseg.predict import PredictionCancelled, predict_array
-
-        from terraseg.gui.imaging import read_full
+        from terraseg.predict.engine import PredictionCancelled
 
         t0 = time.perf_counter()
+        folder = Path(tempfile.mkdtemp(prefix="terraseg-app-"))
         try:
-            if self.full_image is None:
-                self.stage.emit("Reading image…")
-                self.full_image = read_full(self.image_doc)
-            if self._cancel.is_set():
-                raise PredictionCancelled()
-            meta = self.model_doc.meta
-            bands = self.full_image.shape[2]
-            if bands != meta.in_channels:
-                raise TerrasegError(
-                    f"the image has {bands} band{'s' if bands != 1 else ''} but the model expects "
-                    f"{meta.in_channels}", self.image_doc.path)
+            from terraseg.predict import PredictOptions, predict_file
+
             self.stage.emit("Loading model…" if self.model_doc.backend is None else "Predicting…")
             backend = self.model_doc.get_backend()
             if self._cancel.is_set():
                 raise PredictionCancelled()
             self.stage.emit("Predicting…")
-            pred = predict_array(backend, self.full_image, progress=self._progress, cancel=self.is_cancelled,
-                                 **self.options)
-            result = RunResult(classes=np.asarray(pred.classes), confidence=getattr(pred, "confidence", None),
-                               image=self.full_image, seconds=time.perf_counter() - t0)
+            preview = ClassPreviewSink()
+            paths = predict_file(backend, self.image_doc.path, folder, self.options or PredictOptions(),
+                                 progress=self._progress, cancel=self.is_cancelled, extra_sinks=[preview])
+            report = json.loads(paths["areas_json"].read_text(encoding="utf-8"))
+            result = RunResult(paths=paths, classes_preview=preview.classes, report=report,
+                               width=preview.run.width, height=preview.run.height,
+                               seconds=time.perf_counter() - t0, folder=folder)
         except PredictionCancelled:
+            shutil.rmtree(folder, ignore_errors=True)
             self.cancelled.emit()
         except TerrasegError as exc:
+            shutil.rmtree(folder, ignore_errors=True)
             self.failed.emit(str(exc))
         except MemoryError:
-            self.failed.emit(f"{self.image_doc.path}: not enough memory to predict this image at full resolution.")
+            shutil.rmtree(folder, ignore_errors=True)
+            self.failed.emit(f"{self.image_doc.path}: not enough memory to predict this image.")
         except Exception as exc:  # a bug, not a user mistake: still never kill the app
+            shutil.rmtree(folder, ignore_errors=True)
             traceback.print_exc()
-            self.failed.emit(f"Prediction failed: {exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+            self.failed.emit(f"Prediction failed: {exc.__class__.__name__}: {first_line(exc)}")
         else:
             self.finished.emit(result)
 
@@ -119,4 +155,4 @@ class PredictRun:
         return self.thread.wait(ms)
 
 
-__all__ = ["PredictWorker", "PredictRun", "RunResult"]
+__all__ = ["ClassPreviewSink", "PredictWorker", "PredictRun", "RunResult"]

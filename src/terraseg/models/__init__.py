@@ -10,7 +10,7 @@ Contract used by training, prediction, export and the GUI:
 * ``available()`` lists registry names; any segmentation-models-pytorch architecture is reachable as
   ``smp:<Arch>`` (e.g. ``smp:UnetPlusPlus`` with ``encoder_name=...``).
 * ``param_groups(model)`` -> ``(encoder parameters, decoder + head parameters)``.
-* ``count(model_or_name, size=512, in_channels=3, num_classes=6, **options)`` -> ``(params, flops)``.
+* ``terraseg.models.complexity.count_flops(model_or_name, size=512, ...)`` -> ``(params, flops)``.
 
 Names are case-insensitive; unknown names or options raise ``terraseg.errors.ModelError`` listing what
 exists. Importing this package does not import torch (builders are loaded on first use).
@@ -26,7 +26,7 @@ from typing import Any, Callable
 from terraseg.errors import ModelError
 
 __all__ = [
-    "build", "probabilities", "available", "param_groups", "count", "describe", "ArchInfo",
+    "build", "probabilities", "available", "param_groups", "describe", "ArchInfo",
     "MultitaskOutput", "smp_architectures",
 ]
 
@@ -212,20 +212,6 @@ def param_groups(model) -> tuple[list, list]:
                 encoder.append(p)
     rest = [p for p in model.parameters() if id(p) not in enc_ids]
     return encoder, rest
-
-
-def count(model_or_name, size: int | tuple[int, int] = 512, in_channels: int = 3, num_classes: int = 6,
-          batch: int = 1, **options: Any) -> tuple[int, int]:
-    """``(parameters, FLOPs)`` of one forward pass at ``size`` (int or (H, W)).
-
-    FLOPs are what ``torch.utils.flop_counter.FlopCounterMode`` reports (2 x multiply-adds of
-    convolutions and matrix products). The model is built and run on the ``meta`` device, so even
-    large models at 1000 px cost no compute. For a model instance, a copy is moved to ``meta``.
-    """
-    from terraseg.models.complexity import count_flops
-
-    return count_flops(model_or_name, size=size, in_channels=in_channels, num_classes=num_classes,
-                       batch=batch, **options)
 
 
 def __getattr__(name: str):  # lazy access to torch-dependent names

@@ -13,7 +13,7 @@ Public API (imported lazily; ``import terraseg.predict`` imports neither torch n
 
 from __future__ import annotations
 
-import importlib
+from terraseg._lazy import lazy_exports
 
 _EXPORTS = {
     "Prediction": "api",
@@ -40,14 +40,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'terraseg.predict' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"terraseg.predict.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -124,7 +124,9 @@ def as_backend(model, device: str = "cpu", precision: str = "fp32"):
         return model
     if isinstance(model, (str, Path)):
         path = Path(model)
-        if path.suffix.lower() == ".onnx":
+        from terraseg.bundle import is_onnx_model
+
+        if is_onnx_model(path):
             from terraseg.predict.onnx_backend import OnnxBackend
 
             return OnnxBackend(path, precision=precision, device=device)

@@ -6,6 +6,8 @@
   interrupted run never leaves something that looks finished.
 * A failing file is reported in one line and the batch goes on; ``BatchResult.ok`` tells whether
   every file succeeded.
+* ``workers=N`` or ``scheduler=ADDRESS`` run the same per-file work on a Dask cluster
+  (:mod:`terraseg.predict.dask`), with the same outputs, resume and report.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from terraseg.errors import DataError, TerrasegError, first_line
+from terraseg.errors import DataError
+from terraseg.predict.resume import failure_message, is_finished, remove_stale_temporaries
 
 OUTPUT_MARKERS = ("_classes", "_color", "_overlay", "_confidence", "_probabilities")
 
@@ -106,19 +109,21 @@ def output_names(files: list[Path]) -> list[str]:
     return final
 
 
-def is_finished(paths: dict[str, Path]) -> bool:
-    return all(p.exists() for p in paths.values())
-
-
 def predict_batch(model, inputs: Iterable[str | Path], out_dir: str | Path, options=None, *, resume: bool = True,
                   recursive: bool = False, device: str = "cpu", precision: str = "fp32",
                   log: Callable[[str], None] | None = None, cancel: Callable[[], bool] | None = None,
-                  show_progress: bool | None = None, **overrides) -> BatchResult:
+                  show_progress: bool | None = None, workers: int | None = None, scheduler=None,
+                  block_rows: int | None = None, **overrides) -> BatchResult:
     """Predict every input into ``out_dir``; returns what was done, skipped and what failed.
 
     ``model`` is a backend, Bundle or model path (opened once). ``log`` receives one line per
     failing file (``"<path>: <problem>"``). Progress bars (files and tiles) show on a terminal
     (``show_progress`` forces them on or off).
+
+    ``workers`` (a local Dask cluster of that many processes) or ``scheduler`` (the address of a
+    running Dask scheduler, or a ``distributed.Client``) spread the files over a cluster; scenes
+    with many tiles are then split into blocks of ``block_rows`` tile rows (``None``: automatic,
+    ``0``: never), see :mod:`terraseg.predict.dask`.
     """
     from terraseg import _progress
     from terraseg.predict.backends import as_backend
@@ -138,6 +143,11 @@ def predict_batch(model, inputs: Iterable[str | Path], out_dir: str | Path, opti
     if show_progress is not None:
         progress.disable = not show_progress
     say = log or (lambda line: None)
+    if workers is not None or scheduler is not None:
+        from terraseg.predict.dask.run import predict_on_cluster
+
+        return predict_on_cluster(backend, files, names, out_dir, opts, result, resume=resume, workers=workers,
+                                  scheduler=scheduler, block_rows=block_rows, log=say, progress=progress)
     with progress:
         files_task = progress.add_task("files", total=len(files))
         tiles_task = progress.add_task("tiles", total=None)
@@ -148,6 +158,7 @@ def predict_batch(model, inputs: Iterable[str | Path], out_dir: str | Path, opti
                 result.outputs[path] = paths
                 progress.advance(files_task)
                 continue
+            remove_stale_temporaries(paths)
             progress.update(tiles_task, description=f"tiles {Path(str(path)).name}", completed=0, total=None)
 
             def on_tiles(done: int, total: int) -> None:
@@ -159,12 +170,8 @@ def predict_batch(model, inputs: Iterable[str | Path], out_dir: str | Path, opti
                 result.done.append(path)
             except (PredictionCancelled, KeyboardInterrupt):
                 raise
-            except TerrasegError as exc:
-                msg = str(exc) if exc.path else f"{path}: {exc}"
-                result.failed.append((path, msg))
-                say(msg)
-            except Exception as exc:  # an unexpected failure on one file must not stop the batch
-                msg = f"{path}: {type(exc).__name__}: {first_line(exc, 400)}"
+            except Exception as exc:  # a failure on one file (expected or not) must not stop the batch
+                msg = failure_message(path, exc)
                 result.failed.append((path, msg))
                 say(msg)
             progress.advance(files_task)

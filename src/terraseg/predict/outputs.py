@@ -207,6 +207,7 @@ def display_image(image: np.ndarray, valid: np.ndarray | None = None) -> np.ndar
         lo, hi = (np.percentile(sample, [2, 98]) if sample.size else (0.0, 1.0))
         if hi <= lo:
             hi = lo + 1.0
+        band = np.nan_to_num(band, nan=lo, posinf=hi, neginf=lo)  # NaN/inf would cast with a warning
         out[:, :, b] = np.clip((band - lo) / (hi - lo) * 255.0, 0, 255).astype(np.uint8)
     return out
 

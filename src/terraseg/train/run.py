@@ -169,6 +169,9 @@ def _train(cfg: dict, run_dir: Path, ckpt: Path | None, callbacks: Sequence[Any]
 
     spec = load_spec(cfg["data"]["dataset"])
     train_samples, val_samples = select_samples(spec, cfg["data"], cfg["trainer"]["seed"])
+    from terraseg.data.ignored import check_ignored_share  # issue 17: refuse a palette that misses the masks
+
+    check_ignored_share(spec, train_samples, cfg["data"]["dataset"])
     _check_labelled(spec, train_samples, "training", cfg["data"]["dataset"])
     _check_labelled(spec, val_samples, "validation", cfg["data"]["dataset"])
     class_weights = _class_weights(cfg, spec, train_samples)

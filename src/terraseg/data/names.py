@@ -1,0 +1,99 @@
+"""Class names shipped with a data set: ``dataset.yaml``, ``classes.json`` and ``class_dict.csv``.
+
+Each file gives ``{colour: name}`` (RGB masks) or ``{(value,): name}`` (index masks). ``inspect`` names
+the classes it finds from them (black included, when a file names it) and reports every file whose
+colours disagree with the masks.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from terraseg.data.palette import parse_color
+
+
+@dataclass
+class ClassNames:
+    """Names from one file: ``{(r, g, b) or (value,): name}``, or the problem that made it unusable."""
+
+    path: Path
+    colors: dict[tuple, str] = field(default_factory=dict)
+    values: dict[tuple, str] = field(default_factory=dict)
+    problem: str | None = None
+
+
+def _from_entries(entries, path: Path) -> ClassNames:
+    out = ClassNames(path)
+    if isinstance(entries, dict):  # {name: colour or value or {color:, value:}}
+        entries = [{"name": k, **(v if isinstance(v, dict) else {"value": v} if isinstance(v, int) else {"color": v})}
+                   for k, v in entries.items()]
+    if not isinstance(entries, list):
+        out.problem = f"{path.name} lists no classes"
+        return out
+    for e in entries:
+        if not isinstance(e, dict):
+            continue
+        name = e.get("title") or e.get("name")
+        if not name:
+            continue
+        try:
+            if e.get("color") is not None:
+                out.colors[parse_color(e["color"])] = str(name)
+        except (ValueError, TypeError):
+            pass
+        v = e.get("value")
+        if isinstance(v, int) and not isinstance(v, bool) and v >= 0:
+            out.values[(v,)] = str(name)
+    if not out.colors and not out.values:
+        out.problem = f"{path.name} lists no classes with a name and a colour or value"
+    return out
+
+
+def _read_yaml(path: Path) -> ClassNames:
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        return ClassNames(path, problem=f"{path.name} is not readable YAML ({' '.join(str(exc).split())[:120]})")
+    if not isinstance(data, dict) or not data.get("classes"):
+        return ClassNames(path, problem=f"{path.name} has no 'classes'")
+    return _from_entries(data["classes"], path)
+
+
+def _read_json(path: Path) -> ClassNames:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        return ClassNames(path, problem=f"{path.name} is not readable JSON ({exc})")
+    return _from_entries(data.get("classes", data) if isinstance(data, dict) else data, path)
+
+
+def _read_csv(path: Path) -> ClassNames:
+    """DeepGlobe-style ``name,r,g,b`` rows."""
+    try:
+        rows = list(csv.DictReader(path.read_text(encoding="utf-8-sig").splitlines()))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        return ClassNames(path, problem=f"{path.name} is not readable CSV ({exc})")
+    entries = []
+    for row in rows:
+        low = {str(k).strip().lower(): (v or "").strip() for k, v in row.items() if k}
+        try:
+            entries.append({"name": low.get("name"), "color": [int(low["r"]), int(low["g"]), int(low["b"])]})
+        except (KeyError, ValueError):
+            continue
+    return _from_entries(entries, path)
+
+
+SOURCES = (("dataset.yaml", _read_yaml), ("classes.json", _read_json), ("class_dict.csv", _read_csv))
+
+
+def read_class_names(root: Path) -> list[ClassNames]:
+    """The name files present in ``root``, in order of precedence."""
+    return [reader(root / name) for name, reader in SOURCES if (root / name).is_file()]
+
+
+__all__ = ["ClassNames", "read_class_names"]
