@@ -75,7 +75,8 @@ def load_backend(model, backend: str = "auto", device: str = "cpu", precision: s
     file is quantised once into the cache, calibrated on ``calibration``) or ``"auto"``.
     ``calibration``: image paths or arrays ``(H, W, bands)`` of the imagery to predict (int8
     calibration and the held-out check of ``precision="auto"``), or normalised tiles
-    ``(N, C, h, w)``. ``warn`` receives the one-line reason of a fallback (default: stderr).
+    ``(N, C, h, w)``. ``warn`` receives the one-line reason of a fallback (default: a ``logging``
+    warning where logging is set up, as in the CLI, else one ``warning:`` line on stderr).
     The returned backend's ``describe()`` says what runs (and what ``auto`` picked).
     """
     from terraseg.bundle import Bundle
@@ -99,6 +100,9 @@ def load_backend(model, backend: str = "auto", device: str = "cpu", precision: s
             raise ConfigError("this is an ONNX model; use the onnx backend (or a bundle folder for torch)", path)
         return _onnx(path, device, precision, calibration, cache_dir)
     path = _bundle_folder(path)
+    from terraseg.bundle import read_meta
+
+    read_meta(path)  # a bad bundle.json is one error line here, before any backend is tried
     if backend == "torch":
         return _torch(path, device, precision, calibration, cache_dir)
     if backend == "onnx":

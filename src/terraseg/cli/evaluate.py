@@ -59,15 +59,10 @@ def evaluate_command(
     from rich.console import Console
 
     from terraseg._io import check_output, removed_on_failure
-    from terraseg.errors import ConfigError
     from terraseg.evaluate import _peek_meta, default_out_dir, evaluate
+    from terraseg.runtime import check_choices
 
-    from terraseg.runtime import CHOICES
-
-    if backend not in CHOICES["backend"]:
-        raise ConfigError(f"--backend must be auto, torch or onnx, not {backend!r}")
-    if precision not in CHOICES["precision"]:
-        raise ConfigError(f"--precision must be fp32, bf16, int8 or auto, not {precision!r}")
+    check_choices(backend, precision)
     chosen_split = None if split == "all" else split
     if out is None:
         from terraseg.data.spec import load_spec
