@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from terraseg.bundle import META_NAME, WEIGHTS_NAME, BundleMeta, read_meta
+from terraseg.bundle import META_NAME, BundleMeta, read_meta
 from terraseg.errors import ModelError
 
 CASES = [

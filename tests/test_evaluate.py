@@ -245,3 +245,24 @@ def test_onnx_model_gives_the_torch_matrix(tiny_bundle, sample_dataset, spec, tm
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert int(proc.stdout.strip()) == via_onnx["pixels"]
+
+
+def test_band_selection_equals_a_data_set_stored_in_that_band_order(tiny_bundle, sample_dataset, tmp_path):
+    # --bands 3,2,1 on the sample must score exactly like a copy whose images were saved as BGR.
+    import shutil
+
+    from terraseg.errors import ModelError
+
+    copy = tmp_path / "bgr"
+    shutil.copytree(sample_dataset.parent, copy)
+    for image in (copy / "images").iterdir():
+        rgb = np.asarray(Image.open(image).convert("RGB"))
+        Image.fromarray(np.ascontiguousarray(rgb[:, :, ::-1])).save(image)
+    selected = evaluate(tiny_bundle, sample_dataset, split=None, progress=False, tile_size=64, bands="3,2,1")
+    stored = evaluate(tiny_bundle, copy / sample_dataset.name, split=None, progress=False, tile_size=64)
+    plain = evaluate(tiny_bundle, sample_dataset, split=None, progress=False, tile_size=64)
+    np.testing.assert_array_equal(selected["confusion_matrix"], stored["confusion_matrix"])
+    assert not np.array_equal(selected["confusion_matrix"], plain["confusion_matrix"])
+    assert selected["settings"]["bands"] == "3,2,1"
+    with pytest.raises(ModelError, match=r"expects 3 band\(s\) but the data set .* gives 2 \(bands 1,2 selected\)"):
+        evaluate(tiny_bundle, sample_dataset, split=None, progress=False, bands="1,2")

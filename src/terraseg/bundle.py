@@ -23,7 +23,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from terraseg import __version__
-from terraseg.errors import ModelError
+from terraseg.errors import ModelError, first_line
 from terraseg.schemas._validate import KeyProblem, validate
 
 WEIGHTS_NAME = "model.safetensors"
@@ -53,7 +53,7 @@ class BundleMeta(BaseModel):
     mean: list[_Finite] | None = Field(None, description="per-band mean in raw pixel units (e.g. 0..255 for uint8)")
     std: list[Annotated[float, Field(gt=0, allow_inf_nan=False)]] | None = Field(
         None, description="per-band standard deviation in raw pixel units (> 0)")
-    tile_size: int = Field(512, ge=8, description="training crop size, a good default prediction tile")
+    tile_size: int = Field(512, ge=1, description="training crop size, a good default prediction tile")
     band_indexes: list[Annotated[int, Field(ge=1)]] | None = Field(
         None, description="1-based band indexes the model was trained on (GDAL order); null = the first "
                           "in_channels bands")
@@ -212,7 +212,6 @@ def load_bundle(path: str | Path, device: str = "cpu") -> Bundle:
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise ModelError(f"weights do not match architecture {meta.architecture!r}: {first}", weights) from None
+        raise ModelError(f"weights do not match architecture {meta.architecture!r}: {first_line(exc)}", weights) from None
     model.eval().to(device)
     return Bundle(model=model, meta=meta, path=folder)

@@ -112,8 +112,9 @@ def run_demo(out: str | Path = "demo-output", minutes: float = 2.5, scene_size: 
         console.print(f"  {kind:12s} {path}")
     score = score_map(outputs["classes"], scene_yaml)
     summary["scene_score"] = score
-    _done(t, f"class GeoTIFF, colour mask, overlay, polygons and class areas written; the map scores pixel "
-             f"accuracy {score['pixel_accuracy']:.3f}, mIoU {score['miou']:.3f} against the scene's mask")
+    _done(t, f"class map (Cloud Optimized GeoTIFF + .qml QGIS style), colour mask, overlay, polygons and class "
+             f"areas written; the map scores pixel accuracy {score['pixel_accuracy']:.3f}, mIoU "
+             f"{score['miou']:.3f} against the scene's mask")
 
     t = _step("7. export to ONNX and predict without PyTorch")
     from terraseg.export import export_onnx
@@ -124,7 +125,8 @@ def run_demo(out: str | Path = "demo-output", minutes: float = 2.5, scene_size: 
             "color=False, overlay=False); assert 'torch' not in sys.modules; print('ok')")
     subprocess.run([sys.executable, "-c", code], check=True)
     summary["onnx"] = str(onnx_path)
-    _done(t, f"{onnx_path} ({onnx_path.stat().st_size / 1e6:.1f} MB); onnxruntime prediction in {out / 'predict-onnx'}")
+    _done(t, f"{onnx_path} ({onnx_path.stat().st_size / 1e6:.1f} MB, loads in QGIS Deepness); onnxruntime "
+             f"prediction in {out / 'predict-onnx'}")
 
     write_json_atomic(out / "summary.json", summary)
     console.rule("[bold green]done")

@@ -68,7 +68,15 @@ def _peek_meta(model, backend: str = "auto"):
     raise ModelError(f"expected a bundle path, an ONNX path, a Bundle or a backend, got {type(model).__name__}")
 
 
-def _check_compatible(meta, spec, model_path) -> list[str]:
+def _input_bands(meta, spec, bands=None) -> list[int] | None:
+    """The image bands fed to the model: ``bands`` (e.g. ``--bands 4,3,2``), else the data set's
+    selection, else the bands the model was trained on (``None``: every band but alpha)."""
+    from terraseg.data.source import parse_bands
+
+    return parse_bands(bands) or getattr(spec, "band_indexes", None) or getattr(meta, "band_indexes", None)
+
+
+def _check_compatible(meta, spec, model_path, bands=None) -> list[str]:
     """Raise for a model that cannot be evaluated on ``spec``; return warnings for lesser mismatches."""
     where = model_path if model_path is not None else "model"
     data = spec.path or spec.root
@@ -76,8 +84,12 @@ def _check_compatible(meta, spec, model_path) -> list[str]:
         raise ModelError(
             f"model has {meta.num_classes} classes ({', '.join(meta.classes)}) but the data set {data} has "
             f"{spec.num_classes} ({', '.join(spec.class_names)})", where)
-    if int(meta.in_channels) != spec.bands:
-        raise ModelError(f"model expects {meta.in_channels} band(s) but the data set {data} has bands: {spec.bands}",
+    chosen = _input_bands(meta, spec, bands)
+    count = len(chosen) if chosen else (getattr(spec, "band_count", None) or spec.bands)
+    if int(meta.in_channels) != count:
+        picked = f" (bands {','.join(map(str, chosen))} selected)" if chosen else ""
+        raise ModelError(f"model expects {meta.in_channels} band(s) but the data set {data} gives {count}{picked}; "
+                         "choose the model's bands with --bands",
                          where)
     warnings = []
     if [str(c) for c in meta.classes] != list(spec.class_names):
@@ -201,18 +213,17 @@ def _progress_bars(progress, total_images: int):
     return bar, on_image, on_tiles
 
 
-def _evaluate_image(backend, spec, sample, *, tile, overlap, batch_size, blend, tta, progress):
+def _evaluate_image(backend, spec, sample, *, tile, overlap, batch_size, blend, tta, progress, bands=None):
     """``(confusion matrix, (ignored mask pixels, mask pixels))`` of one image: the image streams
     through the engine into a :class:`~terraseg.predict.sinks.ConfusionSink` (the mask is read once)."""
     from terraseg.data.source import check_band_count, open_source
-    from terraseg.predict.api import model_bands
     from terraseg.predict.engine import predict_source
     from terraseg.predict.options import ignore_value
     from terraseg.predict.sinks import ConfusionSink
 
     mask, _unknown = spec.read_mask(sample)
     ignored = (int(np.count_nonzero(mask >= spec.num_classes)), int(mask.size))
-    bands = model_bands(backend.meta, getattr(spec, "band_indexes", None))
+    bands = _input_bands(backend.meta, spec, bands)
     with open_source(sample.image, bands=bands) as source:
         check_band_count(source, backend.meta.in_channels)
         if (source.height, source.width) != mask.shape:
@@ -231,7 +242,7 @@ def evaluate(model, dataset_yaml, split: str | None = "test", split_file: str | 
              out_dir: str | Path | None = None, *, tile_size: int | None = None,
              overlap: int | float | None = None, batch_size: int = 4, tta: bool | str = False,
              progress: bool | Callable[[int, int], None] = True, backend: str = "auto", device: str = "cpu",
-             precision: str = "fp32", blend: str = "cosine") -> dict[str, Any]:
+             precision: str = "fp32", blend: str = "cosine", bands=None) -> dict[str, Any]:
     """Evaluate ``model`` on the labelled images of one split of a data set, at full resolution.
 
     ``model``: a bundle folder, an exported ``.onnx`` file, a :class:`~terraseg.bundle.Bundle` or a
@@ -258,7 +269,7 @@ def evaluate(model, dataset_yaml, split: str | None = "test", split_file: str | 
     # ---- check everything cheap first: no model weights loaded, nothing written
     meta, model_path, backend_name = _peek_meta(model, backend)
     spec = dataset_yaml if isinstance(dataset_yaml, DatasetSpec) else load_spec(dataset_yaml)
-    warnings = _check_compatible(meta, spec, model_path)
+    warnings = _check_compatible(meta, spec, model_path, bands)
     if split == "all":
         split = None
     samples, used_split_file = select_samples(spec, split, split_file)
@@ -288,7 +299,7 @@ def evaluate(model, dataset_yaml, split: str | None = "test", split_file: str | 
     bars, on_image, on_tiles = _progress_bars(progress, len(samples))
     with bars:
         for i, sample in enumerate(samples):
-            cm, ignored = _evaluate_image(runner, spec, sample, tile=tile, overlap=ov, batch_size=batch_size,
+            cm, ignored = _evaluate_image(runner, spec, sample, tile=tile, overlap=ov, batch_size=batch_size, bands=bands,
                                           blend=blend, tta=tta_mode, progress=on_tiles)
             ignored_pixels += ignored[0]
             mask_pixels += ignored[1]
@@ -326,7 +337,7 @@ def evaluate(model, dataset_yaml, split: str | None = "test", split_file: str | 
                  "root": str(spec.root)},
         "split": {"name": split or "all", "file": str(used_split_file) if used_split_file else None,
                   "images": len(samples)},
-        "settings": {"tile_size": tile, "overlap": ov, "batch_size": int(batch_size), "tta": tta_mode,
+        "settings": {"tile_size": tile, "overlap": ov, "batch_size": int(batch_size), "tta": tta_mode, "bands": bands,
                      "blend": blend, "device": device},
         "images": per_image,
         "seconds": round(time.time() - t0, 2),

@@ -29,13 +29,21 @@ from typing import Callable
 
 import numpy as np
 
-from terraseg.errors import ConfigError, ModelError
+from terraseg.errors import ConfigError, ModelError, first_line
 from terraseg.predict.backends import BACKENDS, PRECISIONS
 
-__all__ = ["load_backend", "predict_file", "predict_array", "BACKENDS", "PRECISIONS", "CHOICES"]
+__all__ = ["load_backend", "check_choices", "predict_file", "predict_array", "BACKENDS", "PRECISIONS", "CHOICES"]
 
 # What the options accept: a backend or precision, or auto.
 CHOICES = {"backend": BACKENDS + ("auto",), "precision": PRECISIONS + ("auto",)}
+
+
+def check_choices(backend: str, precision: str) -> None:
+    """Refuse an unknown backend or precision (before anything is loaded)."""
+    if backend not in CHOICES["backend"]:
+        raise ConfigError(f"unknown backend {backend!r}; choose one of {', '.join(CHOICES['backend'])}")
+    if precision not in CHOICES["precision"]:
+        raise ConfigError(f"unknown precision {precision!r}; choose one of {', '.join(CHOICES['precision'])}")
 
 
 def warn_once(message: str) -> None:
@@ -67,15 +75,13 @@ def load_backend(model, backend: str = "auto", device: str = "cpu", precision: s
     file is quantised once into the cache, calibrated on ``calibration``) or ``"auto"``.
     ``calibration``: image paths or arrays ``(H, W, bands)`` of the imagery to predict (int8
     calibration and the held-out check of ``precision="auto"``), or normalised tiles
-    ``(N, C, h, w)``. ``warn`` receives the one-line reason of a fallback (default: stderr).
+    ``(N, C, h, w)``. ``warn`` receives the one-line reason of a fallback (default: a ``logging``
+    warning where logging is set up, as in the CLI, else one ``warning:`` line on stderr).
     The returned backend's ``describe()`` says what runs (and what ``auto`` picked).
     """
     from terraseg.bundle import Bundle
 
-    if backend not in CHOICES["backend"]:
-        raise ConfigError(f"unknown backend {backend!r}; choose one of {', '.join(CHOICES['backend'])}")
-    if precision not in CHOICES["precision"]:
-        raise ConfigError(f"unknown precision {precision!r}; choose one of {', '.join(CHOICES['precision'])}")
+    check_choices(backend, precision)
     warn = warn or warn_once
     if callable(model) and hasattr(model, "meta") and not isinstance(model, Bundle):
         return model
@@ -94,6 +100,9 @@ def load_backend(model, backend: str = "auto", device: str = "cpu", precision: s
             raise ConfigError("this is an ONNX model; use the onnx backend (or a bundle folder for torch)", path)
         return _onnx(path, device, precision, calibration, cache_dir)
     path = _bundle_folder(path)
+    from terraseg.bundle import read_meta
+
+    read_meta(path)  # a bad bundle.json is one error line here, before any backend is tried
     if backend == "torch":
         return _torch(path, device, precision, calibration, cache_dir)
     if backend == "onnx":
@@ -116,7 +125,7 @@ def load_backend(model, backend: str = "auto", device: str = "cpu", precision: s
 def _reason(exc: BaseException) -> str:
     from terraseg.export.cache import CacheError, ExportFailed
 
-    text = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
+    text = first_line(exc)
     if isinstance(exc, ExportFailed):
         return f"this model does not run on ONNX Runtime ({text})"
     if isinstance(exc, CacheError):

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -33,7 +36,7 @@ def test_resume_skips_finished_files(tmp_path):
     for p in inputs:
         assert all(path.exists() for path in first.outputs[p].values())
     before = _mtimes(out)
-    assert len(before) == 3 * 6
+    assert len(before) == 3 * 8  # classes (+ .aux.xml, .qml), color, overlay, areas csv+json, polygons
 
     again = predict_batch(backend, [tmp_path / "in"], out, vector="geojson")
     assert again.ok and again.done == [] and len(again.skipped) == 3
@@ -83,7 +86,8 @@ def test_expand_inputs_globs_folders_and_collisions(tmp_path):
     backend = BandClassBackend(make_meta(tile_size=64))
     result = predict_batch(backend, [a[0], b[0]], tmp_path / "out", overlay=False, areas=False, color=False)
     assert result.ok
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_scene0_classes.tif", "b_scene0_classes.tif"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        f"{s}_scene0_classes{ext}" for s in "ab" for ext in (".qml", ".tif", ".tif.aux.xml")]
     # outputs of an earlier run in the output folder are not taken as inputs
     again = expand_inputs([tmp_path / "out"] + [str(tmp_path / "a" / "*.tif")], exclude_dir=tmp_path / "out")
     assert again == a
@@ -149,4 +153,27 @@ def test_cli_user_errors_exit_2(tmp_path, tiny_bundle, capsys):
     code, text = _run_cli([str(tiny_bundle), str(tmp_path / "x.tif"), "--out", str(tmp_path / "o"),
                            "--tile-size", "64", "--overlap", "64"], capsys)
     assert code == 2 and "overlap" in text
+    for flag, value, word in (("--blend", "box", "blend"), ("--vector", "shp", "vector format"),
+                              ("--backend", "tensorflow", "unknown backend"), ("--precision", "fp8", "precision")):
+        code, text = _run_cli([str(tiny_bundle), str(tmp_path / "x.tif"), "--out", str(tmp_path / "o"), flag, value],
+                              capsys)
+        assert code == 2 and word in text and len(text.strip().splitlines()) == 1, text
     assert not (tmp_path / "o").exists()
+
+
+def test_resume_removes_temporaries_of_an_interrupted_run(tmp_path):
+    inputs = _scenes(tmp_path / "in", n=2)
+    backend = BandClassBackend(make_meta(tile_size=64))
+    out = tmp_path / "out"
+    assert predict_batch(backend, [tmp_path / "in"], out, vector="geojson").ok
+    output_paths(inputs[0], out, name="scene0")["classes"].unlink()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])  # the killed run that left temporaries
+    dead.wait()
+    stale = [out / ".scene0_classes.k3j2h1ab.part.tif", out / f".scene0_polygons.{dead.pid}-x9y8z7w6.part.geojson"]
+    kept = [out / ".scene10_classes.zzzzzzzz.part.tif",  # not a temporary of scene0's outputs
+            out / f".scene0_color.{os.getpid()}-abcdefgh.part.tif"]  # a running process's
+    for p in stale + kept:
+        p.write_bytes(b"left by a killed run")
+    again = predict_batch(backend, [tmp_path / "in"], out, vector="geojson")
+    assert again.done == [inputs[0]] and again.skipped == [inputs[1]]
+    assert not any(p.exists() for p in stale) and all(p.exists() for p in kept)

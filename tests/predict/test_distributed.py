@@ -16,11 +16,12 @@ from terraseg.predict import predict_batch, predict_file
 from terraseg.predict.dask.blocks import (BlockReader, block_kinds, plan_blocks, predict_block, prepare_blocks_folder,
                                           rows_per_block)
 from terraseg.predict.dask.join import join_blocks
-from terraseg.predict.dask.model import usable_cores
+from terraseg._threads import inference_threads
 from terraseg.predict.options import PredictOptions
 from terraseg.predict.tiler import TileGrid
 
 PIXEL_AREA = 0.25  # write_geotiff's default transform: 0.5 m pixels
+WORKER_THREADS = max(1, inference_threads() // 2)  # each of the 2 workers' share of the cores
 
 
 @pytest.fixture(scope="module")
@@ -34,13 +35,13 @@ def client():
 
 
 @pytest.fixture
-def worker_threads():
-    """The single-process reference runs torch with the threads of one worker (cores // 2), so that even
-    the float outputs can be compared bit for bit (torch sums differ in the last bit across thread counts)."""
+def worker_threads(monkeypatch):
+    """The single-process reference runs the model with the threads of one worker (cores // 2), so that
+    even the float outputs compare bit for bit (torch sums differ in the last bit across thread counts)."""
     import torch
 
     before = torch.get_num_threads()
-    torch.set_num_threads(max(1, usable_cores() // 2))
+    monkeypatch.setenv("TERRASEG_THREADS", str(WORKER_THREADS))  # read by backends made in this process
     yield
     torch.set_num_threads(before)
 
@@ -59,6 +60,15 @@ def _scenes(folder, rng):
     big = _blocky(rng, 260, 150)
     big[100:140, 0:30] = 0
     return write_geotiff(folder / "big.tif", big, nodata=0)
+
+
+def _dead_pid() -> int:
+    """The id of a process that has ended (the killed run that left temporaries)."""
+    import subprocess
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
 
 
 def _polygons(path):
@@ -86,7 +96,7 @@ def test_workers_equal_single_process_with_a_block_split_scene(tmp_path, tiny_bu
     from terraseg.runtime import load_backend
 
     big = _scenes(tmp_path / "in", np.random.default_rng(3))
-    backend = load_backend(tiny_bundle)
+    backend = load_backend(tiny_bundle, backend="torch")
     opts = PredictOptions(vector="gpkg", confidence=True, probabilities=True)
     single = predict_batch(backend, [tmp_path / "in"], tmp_path / "one", opts)
     with get_task_stream(client) as stream:
@@ -128,15 +138,17 @@ def test_resume_and_stale_temporaries(tmp_path, tiny_bundle, client):
     from terraseg.runtime import load_backend
 
     _scenes(tmp_path / "in", np.random.default_rng(4))
-    backend = load_backend(tiny_bundle)
+    backend = load_backend(tiny_bundle, backend="torch")
     out = tmp_path / "out"
-    first = predict_batch(backend, [tmp_path / "in"], out, scheduler=client, block_rows=2, color=False)
+    first = predict_batch(backend, [tmp_path / "in"], out, scheduler=client, block_rows=2, color=False,
+                          vector="geojson")
     assert first.ok and len(first.done) == 3
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # block folders and temporaries gone
     before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
 
     (out / "b_overlay.png").unlink()
-    stale = [out / ".b_classes.x1y2z3.part.tif", out / ".big_areas.abcdef.part.csv"]
+    stale = [out / ".b_classes.x1y2z3ab.part.tif", out / f".big_areas.{_dead_pid()}-abcdefgh.part.csv",
+             out / ".big_polygons.x9y8z7w6.part.geojson"]
     for p in stale:
         p.write_bytes(b"left by an interrupted run")
     # a block folder of an interrupted run with another plan (e.g. other options) is not reused
@@ -144,7 +156,8 @@ def test_resume_and_stale_temporaries(tmp_path, tiny_bundle, client):
     (out / ".big.blocks" / "plan.json").write_text('{"other": "plan"}')
     (out / ".big.blocks" / "00000_classes.tif").write_bytes(b"stale block")
     (out / "big_areas.csv").unlink()
-    again = predict_batch(backend, [tmp_path / "in"], out, scheduler=client, block_rows=2, color=False)
+    again = predict_batch(backend, [tmp_path / "in"], out, scheduler=client, block_rows=2, color=False,
+                          vector="geojson")
     assert again.ok and [p.name for p in again.done] == ["b.tif", "big.tif"]
     assert [p.name for p in again.skipped] == ["a.tif"]
     after = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
@@ -159,7 +172,7 @@ def test_blocks_already_written_are_kept(tmp_path, tiny_bundle):
     from terraseg.runtime import load_backend
 
     big = _scenes(tmp_path / "in", np.random.default_rng(5))
-    backend = load_backend(tiny_bundle)
+    backend = load_backend(tiny_bundle, backend="torch")
     opts = PredictOptions()
     blocks = plan_blocks(TileGrid(260, 150, 64, 16), 2)
     folder = tmp_path / "blocks"
@@ -173,7 +186,8 @@ def test_blocks_already_written_are_kept(tmp_path, tiny_bundle):
     assert not written["classes"].exists()
 
 
-def test_failing_inputs_reported_like_single_process(tmp_path, tiny_bundle, client, capsys, monkeypatch):
+def test_failing_inputs_reported_like_single_process(tmp_path, tiny_bundle, client, capsys, monkeypatch,
+                                                     worker_threads):
     from terraseg.cli import main
 
     rng = np.random.default_rng(6)
@@ -181,25 +195,28 @@ def test_failing_inputs_reported_like_single_process(tmp_path, tiny_bundle, clie
     write_geotiff(tmp_path / "in" / "a.tif", _blocky(rng, 60, 70))
     write_geotiff(tmp_path / "in" / "b.tif", _blocky(rng, 50, 90))
     (tmp_path / "in" / "broken.tif").write_bytes(b"II*\x00not really a tiff")
-    args = [str(tiny_bundle), str(tmp_path / "in"), str(tmp_path / "missing.tif"), "--no-overlay"]
+    args = [str(tiny_bundle), str(tmp_path / "in"), str(tmp_path / "missing.tif"), "--no-overlay", "--backend", "torch"]
 
-    def run(out):
+    def run(out, *more):
         with pytest.raises(SystemExit) as exc:
-            main(["predict", *args, "--out", str(tmp_path / out)])
+            main(["predict", *args, "--out", str(tmp_path / out), *more])
         text = capsys.readouterr()
         return exc.value.code, text.out + text.err
 
     code1, text1 = run("one")
+    code2, text2 = run("two", "--workers", "2")  # a LocalCluster of its own
     monkeypatch.setenv("TERRASEG_SCHEDULER", client.scheduler.address)
-    code2, text2 = run("two")
-    assert code1 == code2 == 1
-    failed1 = sorted(line for line in text1.splitlines() if line.startswith("failed:"))
-    failed2 = sorted(line for line in text2.splitlines() if line.startswith("failed:"))
-    assert len(failed1) == 2 and failed1 == failed2
+    code3, text3 = run("three")  # the running cluster
+    assert code1 == code2 == code3 == 1
+    failed = [sorted(line for line in t.splitlines() if line.startswith("failed:")) for t in (text1, text2, text3)]
+    assert len(failed[0]) == 2 and failed[0] == failed[1] == failed[2]
     assert "2 predicted, 0 skipped (already done), 2 failed" in text2
-    names = sorted(p.name for p in (tmp_path / "two").iterdir())
-    assert names == sorted(p.name for p in (tmp_path / "one").iterdir())
+    assert "2 predicted, 0 skipped (already done), 2 failed" in text3
+    names = sorted(p.name for p in (tmp_path / "one").iterdir())
     assert not [n for n in names if n.startswith(("broken", "missing", "."))]
+    for out in ("two", "three"):
+        assert sorted(p.name for p in (tmp_path / out).iterdir()) == names
+        assert filecmp.cmp(tmp_path / "one" / "a_classes.tif", tmp_path / out / "a_classes.tif", shallow=False)
 
 
 def test_without_dask_workers_says_how_to_install(tmp_path, tiny_bundle, capsys, monkeypatch):
@@ -301,7 +318,7 @@ def test_workers_run_the_backend_asked_for_with_their_share_of_cores(tmp_path, t
     finally:
         client.unregister_worker_plugin(plugin.name)
     expected = ("TorchBackend", "bf16") if kind == "torch" else ("OnnxBackend", "fp32")
-    assert sorted(seen.values()) == [expected + (max(1, usable_cores() // 2),)] * 2
+    assert sorted(seen.values()) == [expected + (WORKER_THREADS,)] * 2
 
 
 def test_onnx_backend_on_workers_equals_single_process(tmp_path, client):
@@ -309,7 +326,7 @@ def test_onnx_backend_on_workers_equals_single_process(tmp_path, client):
 
     # the threads of one worker, so that the float outputs compare bit for bit
     backend = OnnxBackend(_onnx_model(tmp_path / "tiny.onnx", make_meta(tile_size=32)),
-                          threads=max(1, usable_cores() // 2))
+                          threads=WORKER_THREADS)
     _scenes(tmp_path / "in", np.random.default_rng(8))
     single = predict_batch(backend, [tmp_path / "in"], tmp_path / "one", confidence=True, tile_size=32)
     spread = predict_batch(backend, [tmp_path / "in"], tmp_path / "two", confidence=True, tile_size=32,

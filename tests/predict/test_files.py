@@ -29,7 +29,8 @@ def test_geotiff_streaming_matches_in_memory_and_keeps_georeference(tmp_path):
     backend = _backend()
     out = predict_file(backend, src, tmp_path / "out", tile_size=64, overlap=16, confidence=True,
                        probabilities=True)
-    assert set(out) == {"classes", "color", "overlay", "confidence", "probabilities", "areas_csv", "areas_json"}
+    assert set(out) == {"classes", "classes_aux", "classes_qml", "color", "overlay", "confidence", "probabilities",
+                        "areas_csv", "areas_json"}
     ref = predict_array(backend, image, tile_size=64, overlap=16, return_probabilities=True)
     for key in ("classes", "color", "confidence", "probabilities"):
         assert out[key].suffix == ".tif"
@@ -42,13 +43,15 @@ def test_geotiff_streaming_matches_in_memory_and_keeps_georeference(tmp_path):
             np.testing.assert_array_equal(data[0], ref.classes)
         elif key == "color":
             colors = np.array(backend.meta.colors, np.uint8)
-            np.testing.assert_array_equal(data.transpose(1, 2, 0), colors[ref.classes])
+            np.testing.assert_array_equal(data[:3].transpose(1, 2, 0), colors[ref.classes])
+            assert (data[3] == 255).all()  # every pixel classified: opaque
         elif key == "confidence":
             np.testing.assert_allclose(data[0], ref.confidence, atol=1e-6)
         else:
             np.testing.assert_allclose(data.transpose(1, 2, 0), ref.probabilities, atol=1e-6)
     with rasterio.open(out["classes"]) as ds:
         assert ds.profile["tiled"] and ds.profile["compress"] == "deflate"
+        assert ds.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
         assert ds.colormap(1)[2][:3] == tuple(backend.meta.colors[2])
         assert json.loads(ds.tags()["CLASSES"]) == backend.meta.classes
     # no temporary files left behind
@@ -81,7 +84,7 @@ def test_plain_tiff_without_crs_and_png_input(tmp_path):
 def test_area_report_sums_to_100_and_matches_class_raster(tmp_path):
     h, w = 100, 110
     cls, image = class_map_image(h, w)
-    src = write_geotiff(tmp_path / "areas.tif", image, transform=Affine(2.0, 0.0, 0, 0.0, -2.0, 1000))
+    src = write_geotiff(tmp_path / "areas.tif", image, transform=Affine(2.0, 0.0, 500000.0, 0.0, -2.0, 2800000.0))  # inside UTM 40N
     backend = BandClassBackend(make_meta(tile_size=64))
     out = predict_file(backend, src, tmp_path / "out")
     with rasterio.open(out["classes"]) as ds:

@@ -96,6 +96,19 @@ def test_web_mercator_scene_at_52_north_reports_ground_area(tmp_path):
     assert areas[0] == pytest.approx(truth / 2, rel=5e-3) and areas[1] == pytest.approx(truth / 2, rel=5e-3)
 
 
+def test_small_web_mercator_scene_is_measured_on_the_ellipsoid_too():
+    """A 1 km scene: the scale hardly changes over it, but it is 2.64, not 1."""
+    from pyproj import Transformer
+
+    x0, y0 = Transformer.from_crs(4326, 3857, always_xy=True).transform(5.0, 52.0)
+    to_lonlat = Transformer.from_crs(3857, 4326, always_xy=True)
+    (lon0, lon1), (lat0, lat1) = to_lonlat.transform([x0, x0 + 1000.0], [y0, y0 - 1000.0])
+    rep = area_report(np.zeros((100, 100), np.uint8), ["a"], transform=Affine(10.0, 0, x0, 0, -10.0, y0),
+                      crs=CRS.from_epsg(3857))
+    assert rep["area_method"] == "geodesic"
+    assert rep["total_m2"] == pytest.approx(quadrangle_m2(lat1, lat0, lon1 - lon0), rel=1e-4)
+
+
 def test_utm_scene_is_planar_and_unchanged(tmp_path):
     image = np.zeros((60, 80, 3), np.float32)
     image[:20, :, 0] = 2.0
@@ -109,7 +122,7 @@ def test_utm_scene_is_planar_and_unchanged(tmp_path):
 
 def test_us_feet_crs_reports_square_metres():
     cls = np.zeros((4, 5), np.uint8)
-    rep = area_report(cls, ["a"], transform=Affine(10.0, 0, 2_000_000.0, 0, -10.0, 13_000_000.0),
+    rep = area_report(cls, ["a"], transform=Affine(10.0, 0, 2_300_000.0, 0, -10.0, 10_200_000.0),
                       crs=CRS.from_epsg(2277))  # Texas Central, US survey feet
     foot = 1200 / 3937
     assert rep["classes"][0]["m2"] == pytest.approx(20 * (10 * foot) ** 2, rel=1e-9)

@@ -48,6 +48,9 @@ def evaluate_command(
     precision: str = typer.Option("fp32", "--precision",
                                   help="fp32, bf16 (torch), int8 (onnx) or auto (int8/bf16 where checked to agree)."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    bands: Optional[str] = typer.Option(None, "--bands",
+                                        help="Image bands fed to the model, 1-based as in GDAL, e.g. 4,3,2 "
+                                             "(default: the data set's selection, else the model's)."),
 ) -> None:
     """Evaluate MODEL on the labelled images of one split of a data set, whole images at full resolution.
 
@@ -56,15 +59,10 @@ def evaluate_command(
     from rich.console import Console
 
     from terraseg._io import check_output, removed_on_failure
-    from terraseg.errors import ConfigError
     from terraseg.evaluate import _peek_meta, default_out_dir, evaluate
+    from terraseg.runtime import check_choices
 
-    from terraseg.runtime import CHOICES
-
-    if backend not in CHOICES["backend"]:
-        raise ConfigError(f"--backend must be auto, torch or onnx, not {backend!r}")
-    if precision not in CHOICES["precision"]:
-        raise ConfigError(f"--precision must be fp32, bf16, int8 or auto, not {precision!r}")
+    check_choices(backend, precision)
     chosen_split = None if split == "all" else split
     if out is None:
         from terraseg.data.spec import load_spec
@@ -76,7 +74,7 @@ def evaluate_command(
     with removed_on_failure(out):
         result = evaluate(model, data, split=chosen_split, split_file=split_file, out_dir=out, tile_size=tile_size,
                           overlap=overlap, batch_size=batch_size, tta=tta, progress=True, backend=backend,
-                          device=device, precision=precision)
+                          device=device, precision=precision, bands=bands)
     console = Console()
     for w in result["warnings"]:
         Console(stderr=True).print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)

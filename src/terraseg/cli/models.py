@@ -7,6 +7,7 @@ from typing import List, Optional
 import typer
 
 from terraseg.cli import app
+from terraseg.errors import first_line
 
 models_app = typer.Typer(help="Model architectures: list with parameters and GFLOPs, describe, encoders.",
                          no_args_is_help=True)
@@ -40,7 +41,7 @@ def _count_row(name: str, size: int, in_channels: int, num_classes: int, options
     except ModelError:
         raise
     except Exception as exc:  # an architecture that cannot run at this size/encoder: show why, keep going
-        return None, None, f"{exc.__class__.__name__}: {str(exc).splitlines()[0][:80] if str(exc) else ''}"
+        return None, None, f"{exc.__class__.__name__}: {first_line(exc, 80)}"
     return params, flops, ""
 
 

@@ -35,9 +35,15 @@ def predict_command(
     areas: bool = typer.Option(True, "--areas/--no-areas", help="Write the class-area report (CSV + JSON)."),
     vector: Optional[str] = typer.Option(None, "--vector", help="Also write polygons: gpkg or geojson."),
     min_area: float = typer.Option(0.0, "--min-area", min=0.0,
-                                   help="Drop polygons smaller than this (CRS units², pixels if not georeferenced)."),
+                                   help="Merge/drop polygons smaller than this, in m² of ground in any CRS "
+                                        "(pixels if not georeferenced)."),
     simplify: float = typer.Option(0.0, "--simplify", min=0.0,
                                    help="Simplification tolerance (CRS units, pixels if not georeferenced)."),
+    bands: Optional[str] = typer.Option(None, "--bands",
+                                        help="Input bands fed to the model, 1-based as in GDAL, e.g. 4,3,2 "
+                                             "(default: the bands the model was trained on)."),
+    resample: bool = typer.Option(False, "--resample",
+                                  help="Predict at the model's training resolution; outputs stay on the input's grid."),
     recursive: bool = typer.Option(False, "--recursive", "-r", help="Descend into sub-folders of input folders."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Predict again even when all outputs exist."),
     workers: Optional[int] = typer.Option(None, "--workers", min=1,
@@ -57,29 +63,20 @@ def predict_command(
     from rich.console import Console
 
     from terraseg._io import check_output
-    from terraseg.errors import ConfigError
-    from terraseg.runtime import CHOICES, load_backend
+    from terraseg.data.source import parse_bands
     from terraseg.predict.batch import predict_batch
-    from terraseg.predict.blend import BLENDS
-    from terraseg.predict.options import PredictOptions
+    from terraseg.predict.options import PredictOptions, check
+    from terraseg.runtime import check_choices, load_backend
 
     console = Console(stderr=True)
-    if backend not in CHOICES["backend"]:
-        raise ConfigError(f"--backend must be auto, torch or onnx, not {backend!r}")
-    if precision not in CHOICES["precision"]:
-        raise ConfigError(f"--precision must be fp32, bf16, int8 or auto, not {precision!r}")
-    if blend not in BLENDS:
-        raise ConfigError(f"--blend must be one of {', '.join(BLENDS)}, not {blend!r}")
-    if tta_mode not in ("d4", "flips"):
-        raise ConfigError(f"--tta-mode must be d4 or flips, not {tta_mode!r}")
-    if vector is not None and vector not in ("gpkg", "geojson"):
-        raise ConfigError(f"--vector must be gpkg or geojson, not {vector!r}")
-
+    check_choices(backend, precision)
     check_output(out, "folder")  # before the model loads: `--out FILE` is one usage error, not one per input
     options = PredictOptions(tile_size=tile_size, overlap=overlap, batch_size=batch_size, blend=blend,
                              tta=tta_mode if tta else False, color=color, overlay=overlay, areas=areas,
                              confidence=confidence, probabilities=probabilities, vector=vector,
-                             min_area=min_area, simplify=simplify, overlay_max_size=overlay_size)
+                             min_area=min_area, simplify=simplify, overlay_max_size=overlay_size,
+                             bands=parse_bands(bands), resample=resample)
+    check(options)  # the options the model does not decide, before it loads
     if workers is not None or scheduler:
         from terraseg.predict.dask.cluster import require_distributed
 

@@ -45,6 +45,27 @@ class RasterInfo:
         return self.crs is not None
 
 
+#: Tile size of the GeoTIFFs terraseg writes.
+BLOCK = 256
+
+
+def geotiff_profile(width: int, height: int, count: int, dtype: str, crs=None, transform=None,
+                    nodata=None) -> dict:
+    """The creation options of every GeoTIFF terraseg writes: tiled, fast deflate, BigTIFF when needed."""
+    profile = {"driver": "GTiff", "width": width, "height": height, "count": count, "dtype": dtype,
+               "compress": "deflate", "zlevel": 1, "BIGTIFF": "IF_SAFER", "tiled": True, "blockxsize": BLOCK,
+               "blockysize": BLOCK}
+    if dtype == "float32":
+        profile["predictor"] = 3
+    if crs is not None:
+        profile["crs"] = crs
+    if transform is not None:
+        profile["transform"] = transform
+    if nodata is not None:
+        profile["nodata"] = nodata
+    return profile
+
+
 def raster_info(path: str | Path) -> RasterInfo:
     """Width, height, band count, dtype, CRS, transform and nodata of a raster, without reading pixels."""
     with open_source(path) as src:
@@ -128,18 +149,11 @@ def write_raster(path: str | Path, array: np.ndarray, like: str | Path | RasterI
             transform = window_transform(window, info.transform) if window is not None else info.transform
         if nodata is None and info.nodata is not None and _fits(info.nodata, arr.dtype):
             nodata = info.nodata
-    profile: dict[str, Any] = {
-        "driver": "GTiff", "width": w, "height": h, "count": bands, "dtype": arr.dtype.name,
-        "compress": compress,
-    }
-    if crs is not None:
-        profile["crs"] = crs
-    if transform is not None:
-        profile["transform"] = transform
-    if nodata is not None:
-        profile["nodata"] = nodata
-    if w >= 256 and h >= 256:
-        profile.update(tiled=True, blockxsize=256, blockysize=256)
+    profile = geotiff_profile(w, h, bands, arr.dtype.name, crs, transform, nodata)
+    profile["compress"] = compress
+    if w < BLOCK or h < BLOCK:  # a small raster is one strip, not a padded tile
+        profile.update(tiled=False)
+        del profile["blockxsize"], profile["blockysize"]
     from rasterio.errors import NotGeoreferencedWarning
 
     with atomic_path(path) as tmp, warnings.catch_warnings():

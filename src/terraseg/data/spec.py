@@ -186,12 +186,9 @@ class DatasetSpec:
     def read_image(self, sample: Sample | str | Path, window=None) -> np.ndarray:
         """The image ``(H, W, bands)`` (or a window of it): ``band_indexes`` selected, checked against ``bands``."""
         path = sample.image if isinstance(sample, Sample) else Path(sample)
+        if self.band_indexes is not None:  # the source selects them (and names file and selection on error)
+            return read_raster(path, window, bands=self.band_indexes)
         img = read_raster(path, window)
-        if self.band_indexes is not None:
-            if max(self.band_indexes) > img.shape[-1]:
-                raise DataError(f"image has {img.shape[-1]} band(s) but the dataset selects bands "
-                                f"{self.band_indexes}", path)
-            return img[:, :, [i - 1 for i in self.band_indexes]]
         if img.shape[-1] != self.bands:
             if img.shape[-1] == 4 and self.bands == 3 and path.suffix.lower() in (".png", ".webp"):
                 img = img[:, :, :3]  # RGBA screenshot-style PNG: drop alpha

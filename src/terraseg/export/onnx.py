@@ -25,7 +25,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from terraseg.errors import ModelError
+from terraseg.errors import ModelError, first_line
 
 META_KEY = "terraseg"
 EXPORT_KEY = "terraseg_export"
@@ -212,8 +212,7 @@ def export_onnx(
             onnx.checker.check_model(proto, full_check=True)
             diff = _verify(proto, wrapper, shapes)
         except Exception as exc:  # an exporter failing is a reason to try the next one
-            first = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
-            failures.append(f"{name}: {first[:300]}")
+            failures.append(f"{name}: {first_line(exc, 300)}")
             continue
         if diff > atol:
             failures.append(f"{name}: ONNX probabilities differ from torch by {diff:.3g} (> {atol:g})")

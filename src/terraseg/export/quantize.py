@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from terraseg.errors import ModelError
+from terraseg.errors import ModelError, first_line
 
 # None: every operator ONNX Runtime can quantise (Conv, ConvTranspose, MatMul, Relu, MaxPool, Concat,
 # Add, Resize, ...), so whole chains stay int8; quantising only Conv/ConvTranspose/MatMul left float
@@ -167,8 +167,7 @@ def quantize_int8(
                 calibration_providers=["CPUExecutionProvider"],
             )
         except Exception as exc:
-            first = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
-            raise ModelError(f"int8 quantisation failed ({first[:200]})", model_path) from None
+            raise ModelError(f"int8 quantisation failed ({first_line(exc)})", model_path) from None
         q = onnx.load(str(raw))
         info = json.loads(props.get(EXPORT_KEY, "{}"))
         info.update({"precision": "int8", "calibration": source, "quantized_ops": QUANTIZED_OPS or "all",

@@ -56,13 +56,13 @@ class ImageDoc:
         """Ground area of the whole image in m², with the same earth model as the area reports."""
         if not self.georeferenced:
             return None
-        from terraseg.predict.areas import AreaAccumulator
+        from terraseg.predict.ground import GroundArea
 
-        acc = AreaAccumulator(1, transform=self.transform, crs=self.crs)
-        if not acc.georeferenced:
+        ground = GroundArea(self.transform, self.crs, self.width, self.height)
+        if not ground.georeferenced:
             return None
-        acc.add(0, np.zeros((self.height, 1), np.uint8))  # one pixel column: rows differ on a sphere
-        return float(acc.m2.sum()) * self.width
+        rows = ground.row_areas(0, self.height)  # the one earth model of the area reports
+        return float(np.sum(rows)) * self.width
 
 
 def open_image(path: str | Path, max_side: int = PREVIEW_MAX_SIDE) -> ImageDoc:

@@ -89,11 +89,13 @@ class PredictWorker(QObject):
 
     @Slot()
     def run(self) -> None:
-        from terraseg.predict import PredictionCancelled, PredictOptions, predict_file
+        from terraseg.predict.engine import PredictionCancelled
 
         t0 = time.perf_counter()
         folder = Path(tempfile.mkdtemp(prefix="terraseg-app-"))
         try:
+            from terraseg.predict import PredictOptions, predict_file
+
             self.stage.emit("Loading model…" if self.model_doc.backend is None else "Predicting…")
             backend = self.model_doc.get_backend()
             if self._cancel.is_set():

@@ -19,7 +19,7 @@ from typing import Any
 
 from torch import nn
 
-from terraseg.errors import ModelError
+from terraseg.errors import ModelError, first_line
 from terraseg.models.base import PAD_MODES, SegmentationModel, replace_adaptive_pooling
 from terraseg.models.weights import download_error, load_local_weights, resolve_weights
 
@@ -181,8 +181,7 @@ def build_smp(arch: str, in_channels: int, num_classes: int, encoder_name: str |
                     raise download_error(what, exc) from None
                 raise
     except (TypeError, ValueError, AssertionError, RuntimeError) as exc:
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
-        raise ModelError(f"cannot build smp:{cls.__name__} with {encoder_name!r}: {msg}") from None
+        raise ModelError(f"cannot build smp:{cls.__name__} with {encoder_name!r}: {first_line(exc)}") from None
     if isinstance(weights, Path):
         load_local_weights(model.encoder, weights)
     return SmpModel(model, pad_mode=pad_mode, min_stride=min_stride)

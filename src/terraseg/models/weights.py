@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from terraseg.errors import ModelError
+from terraseg.errors import ModelError, first_line
 
 WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".ckpt")
 
@@ -59,7 +59,7 @@ def read_state_dict(path: Path) -> dict:
         else:
             state = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # unreadable / not a weights file: a user mistake
-        raise ModelError(f"cannot read weights ({exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''})",
+        raise ModelError(f"cannot read weights ({exc.__class__.__name__}: {first_line(exc)})",
                          path) from None
     # common wrappers: {"state_dict": ...}, {"model": ...}
     for key in ("state_dict", "model_state_dict", "model"):
@@ -134,5 +134,4 @@ def load_encoder_state(module, state: dict, path: Any = None) -> None:
 
 
 def download_error(what: str, exc: BaseException) -> ModelError:
-    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
-    return ModelError(f"could not download pretrained weights for {what} ({detail[:200]}); {LOCAL_HINT}")
+    return ModelError(f"could not download pretrained weights for {what} ({first_line(exc)}); {LOCAL_HINT}")

@@ -105,10 +105,16 @@ def predict_file(model, input_path, out_dir: str | Path, options: PredictOptions
     backend = _backend(model, device=device, precision=precision)
     meta = backend.meta
     tile, ov = validate(opts, meta)
+    from terraseg.predict.resolution import predict_resampled, resolution_ratio
+
     with file_outputs(meta, input_path, out_dir, opts, name=name, extra_sinks=extra_sinks) as (source, sinks, paths):
-        predict_source(backend, source, sinks, tile_size=tile, overlap=ov, batch_size=opts.batch_size,
-                       blend=opts.blend, tta=opts.tta, ignore=ignore_value(meta), progress=progress,
-                       cancel=cancel)
+        run = dict(tile_size=tile, overlap=ov, batch_size=opts.batch_size, blend=opts.blend, tta=opts.tta,
+                   progress=progress, cancel=cancel)
+        ratio = resolution_ratio(source, meta) if opts.resample else None
+        if ratio is not None and abs(ratio - 1.0) > 1e-6:
+            predict_resampled(backend, source, sinks, ratio, scratch_dir=out_dir, ignore=ignore_value(meta), **run)
+        else:
+            predict_source(backend, source, sinks, ignore=ignore_value(meta), **run)
     return paths
 
 
@@ -122,6 +128,7 @@ def file_outputs(meta, input_path, out_dir: str | Path, opts: PredictOptions, *,
     (``terraseg.predict.dask.join``) feeds them from the block files, so both write the same files.
     """
     from terraseg._io import atomic_path
+    from terraseg.predict.resolution import check_resolution
     from terraseg.predict.sinks import file_sinks
 
     out_dir = Path(out_dir)
@@ -133,6 +140,7 @@ def file_outputs(meta, input_path, out_dir: str | Path, opts: PredictOptions, *,
         source = stack.enter_context(open_source(input_path if is_remote(input_path) else Path(input_path),
                                                  bands=model_bands(meta, opts.bands)))
         check_band_count(source, meta.in_channels)
+        check_resolution(source, meta, resample=opts.resample)  # warns past 25 %; --resample needs both GSDs
         paths = output_paths(input_path, out_dir, opts, name=name)
         out_dir.mkdir(parents=True, exist_ok=True)
         tmp = {key: stack.enter_context(atomic_path(p)) for key, p in paths.items()}

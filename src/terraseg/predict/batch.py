@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from terraseg.errors import DataError, TerrasegError
+from terraseg.errors import DataError
 from terraseg.predict.resume import failure_message, is_finished, remove_stale_temporaries
 
 OUTPUT_MARKERS = ("_classes", "_color", "_overlay", "_confidence", "_probabilities")

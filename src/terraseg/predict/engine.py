@@ -167,7 +167,7 @@ def predict_source(backend, source, sinks, normaliser=None, *, tile_size: int, o
     written where the input is invalid (nodata, masked, alpha 0, NaN/inf).
     """
     from terraseg.normalisation import Normaliser
-    from terraseg.predict.sinks import RunInfo, Strip
+    from terraseg.predict.sinks import RunInfo
 
     if normaliser is None:
         normaliser = Normaliser.from_meta(backend.meta, source.count)
@@ -176,15 +176,23 @@ def predict_source(backend, source, sinks, normaliser=None, *, tile_size: int, o
         sink.start(run)
 
     def emit(top, bottom, probs, valid):
-        classes, confidence = classes_and_confidence(probs)
-        if valid is not None:
-            classes[~valid] = run.ignore
-            confidence[~valid] = 0
-        strip = Strip(top, bottom, probs, classes, confidence, valid)
-        for sink in sinks:
-            sink.write(strip)
+        deliver(sinks, run, top, bottom, probs, valid)
 
     run_tiles(backend, source, normaliser, tile_size=tile_size, overlap=overlap, batch_size=batch_size,
               blend=blend, tta=resolve_tta(tta), emit=emit, progress=progress, cancel=cancel)
     for sink in sinks:
         sink.finish()
+
+
+def deliver(sinks, run, top: int, bottom: int, probs: np.ndarray, valid: np.ndarray | None) -> None:
+    """Final probabilities of rows ``top:bottom`` -> a :class:`~terraseg.predict.sinks.Strip` (classes,
+    confidence, the ignore value where the input is invalid) handed to every sink."""
+    from terraseg.predict.sinks import Strip
+
+    classes, confidence = classes_and_confidence(probs)
+    if valid is not None:
+        classes[~valid] = run.ignore
+        confidence[~valid] = 0
+    strip = Strip(top, bottom, probs, classes, confidence, valid)
+    for sink in sinks:
+        sink.write(strip)

@@ -1,10 +1,10 @@
 """Ground area of pixels and polygons in square metres, in any CRS: the project's one rule.
 
 * No CRS (or a CRS without a linear unit): no ground area (callers count pixels).
-* Projected CRS whose areal scale is the same over the whole scene (within ``SCALE_TOLERANCE``, e.g.
-  UTM over a few tens of km, or any equal-area projection): the planar pixel area in the CRS's
-  units, converted to metres (``|det(transform)| * unit²``). This is what GIS software shows for
-  such a CRS and stays exactly as before.
+* Projected CRS whose areal scale factor is 1 within 0.2 % all over the scene and varies by less
+  than 0.1 % over it (UTM inside its zone, any equal-area projection): the planar pixel area in the
+  CRS's units, converted to metres (``|det(transform)| * unit²``). This is what GIS software shows
+  for such a CRS and stays exactly as before.
 * Geographic CRSs (degrees) and projections whose scale varies across the scene (Web Mercator:
   planar m² at 52° N are 2.64 x the ground; Lambert over a country; UTM far off its meridian):
   geodesic area on the CRS's own ellipsoid (pyproj ``Geod``). Each pixel row is taken as one
@@ -22,13 +22,22 @@ from __future__ import annotations
 
 import numpy as np
 
-# Relative spread of the areal scale factor over a scene above which planar areas are not used.
+# Planar areas are used only when the areal scale factor is this close to 1 everywhere in the scene
+# (UTM inside its zone: 0.9992..1.002) and changes by less than SCALE_TOLERANCE over it.
+UNIT_SCALE_TOLERANCE = 2e-3
 SCALE_TOLERANCE = 1e-3
 # Row edges are split into segments of at most this many degrees (of longitude or latitude) so that
 # the geodesic between two points follows the row: the relative area error of one segment of
 # d radians is about d² / 12 (3e-6 at 0.35°); at most MAX_SEGMENTS per edge.
 SEGMENT_DEGREES = 0.35
 MAX_SEGMENTS = 64
+
+
+def _apply(transform, cols, rows):
+    """Pixel (col, row) -> CRS (x, y) for arrays (spelled out: affine's ``*`` on arrays is deprecated)."""
+    cols, rows = np.asarray(cols, np.float64), np.asarray(rows, np.float64)
+    t = transform
+    return t.a * cols + t.b * rows + t.c, t.d * cols + t.e * rows + t.f
 
 
 def _pyproj_crs(crs):
@@ -46,12 +55,13 @@ def _metres_per_unit(crs) -> float | None:
 
 
 def _scale_varies(pcrs, transform, width: int, height: int) -> bool:
-    """Does the areal scale factor change by more than ``SCALE_TOLERANCE`` over the scene?"""
+    """Are planar areas not ground areas here? True when the areal scale factor is away from 1
+    (Web Mercator: 2.64 at 52° N, however small the scene) or changes over the scene."""
     from pyproj import Proj, Transformer
 
     cols = np.array([0.0, width / 2, width] * 3)
     rows = np.repeat([0.0, height / 2, height], 3)
-    xs, ys = transform * (cols, rows)
+    xs, ys = _apply(transform, cols, rows)
     try:
         to_lonlat = Transformer.from_crs(pcrs, pcrs.geodetic_crs, always_xy=True)
         lon, lat = to_lonlat.transform(xs, ys)
@@ -60,7 +70,7 @@ def _scale_varies(pcrs, transform, width: int, height: int) -> bool:
         return True
     if not np.all(np.isfinite(scale)) or scale.min() <= 0:
         return True
-    return bool(scale.max() / scale.min() - 1.0 > SCALE_TOLERANCE)
+    return bool(np.abs(scale - 1.0).max() > UNIT_SCALE_TOLERANCE or scale.max() / scale.min() - 1.0 > SCALE_TOLERANCE)
 
 
 class GroundArea:
@@ -115,7 +125,7 @@ class GroundArea:
         if self._points is None:
             rows = np.array([0.0, self.height / 2, self.height] * 2)
             cols = np.repeat([0.0, float(self.width)], 3)
-            lon, lat = self._to_lonlat(*(self.transform * (cols, rows)))
+            lon, lat = self._to_lonlat(*_apply(self.transform, cols, rows))
             span = max(np.abs(np.subtract(lon[3:], lon[:3])).max(), np.abs(np.subtract(lat[3:], lat[:3])).max())
             segments = 1 if not np.isfinite(span) else int(np.clip(np.ceil(span / SEGMENT_DEGREES), 1, MAX_SEGMENTS))
             self._points = segments + 1
@@ -130,7 +140,7 @@ class GroundArea:
         cols = np.concatenate([edge, edge[::-1]])[None, :].repeat(rows, 0)
         rr = np.concatenate([np.broadcast_to(r, (rows, points)), np.broadcast_to(r + 1, (rows, points))],
                             axis=1)
-        xs, ys = self.transform * (cols.ravel(), rr.ravel())
+        xs, ys = _apply(self.transform, cols.ravel(), rr.ravel())
         lon, lat = self._to_lonlat(xs, ys)
         lon = np.asarray(lon).reshape(rows, -1)
         lat = np.clip(np.asarray(lat), -90.0, 90.0).reshape(rows, -1)

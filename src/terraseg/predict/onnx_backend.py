@@ -18,7 +18,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from terraseg.bundle import BundleMeta
-from terraseg.errors import DataError, ModelError
+from terraseg.errors import DataError, ModelError, first_line
 
 META_KEY = "terraseg"
 EXPORT_KEY = "terraseg_export"
@@ -167,8 +167,7 @@ core, ``terraseg._threads``).
         try:
             self.session = ort.InferenceSession(str(self.path), _session_options(threads), providers=self.providers)
         except Exception as exc:
-            first = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
-            raise ModelError(f"onnxruntime cannot load the model ({first[:200]})", self.path) from None
+            raise ModelError(f"onnxruntime cannot load the model ({first_line(exc)})", self.path) from None
         inputs = self.session.get_inputs()
         if len(inputs) != 1:
             raise ModelError(f"expected an ONNX model with one input, found {len(inputs)}", self.path)

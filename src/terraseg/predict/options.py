@@ -35,6 +35,7 @@ class PredictOptions:
     simplify: float = 0.0  # tolerance in CRS units (pixels when not georeferenced)
     overlay_max_size: int = 2048  # the overlay preview is downscaled to this many pixels on a side
     bands: list[int] | None = None  # 1-based input bands fed to the model (default: the bundle's choice)
+    resample: bool = False  # predict at the model's training resolution, outputs on the input's grid
 
 
 def with_overrides(options: PredictOptions | None, overrides: dict) -> PredictOptions:
@@ -70,11 +71,10 @@ def tile_settings(meta, tile_size=None, overlap=None) -> tuple[int, int]:
     return tile, resolve_overlap(tile, overlap)
 
 
-def validate(opts: PredictOptions, meta) -> tuple[int, int]:
-    """Check the options against the model once, before any file is touched; -> (tile, overlap)."""
+def check(opts: PredictOptions) -> None:
+    """Check what can be checked without the model (the CLI calls this before a model loads)."""
     from terraseg.predict.blend import window_2d
 
-    tile, ov = tile_settings(meta, opts.tile_size, opts.overlap)
     window_2d(2, 2, opts.blend)  # unknown blend -> ConfigError
     resolve_tta(opts.tta)
     if not isinstance(opts.batch_size, int) or opts.batch_size < 1:
@@ -85,7 +85,12 @@ def validate(opts: PredictOptions, meta) -> tuple[int, int]:
         raise ConfigError("--min-area and --simplify must be >= 0")
     if opts.overlay_max_size < 16:
         raise ConfigError(f"overlay size must be at least 16 pixels, got {opts.overlay_max_size}")
-    return tile, ov
+
+
+def validate(opts: PredictOptions, meta) -> tuple[int, int]:
+    """Check the options against the model once, before any file is touched; -> (tile, overlap)."""
+    check(opts)
+    return tile_settings(meta, opts.tile_size, opts.overlap)
 
 
 def ignore_value(meta) -> int:
@@ -106,8 +111,9 @@ def output_paths(input_path, out_dir, options: PredictOptions | None = None,
     """The files a prediction of ``input_path`` writes into ``out_dir`` (keys: output kinds).
 
     Rasters are GeoTIFF for GDAL inputs and PNG for JPG/PNG inputs; confidence and probability
-    rasters are always (Geo)TIFF because they hold floats. The CLI, the API and the app all use
-    these names.
+    rasters are always (Geo)TIFF because they hold floats. A GeoTIFF class raster comes with
+    ``<name>.tif.aux.xml`` (class names for GDAL) and ``<name>.qml`` (QGIS style). The CLI, the API
+    and the app all use these names.
     """
     from terraseg.data.source import uses_pillow
 
@@ -116,6 +122,9 @@ def output_paths(input_path, out_dir, options: PredictOptions | None = None,
     base = name or input_stem(input_path)
     ext = ".png" if uses_pillow(input_path) else ".tif"
     paths = {"classes": out_dir / f"{base}_classes{ext}"}
+    if ext == ".tif":  # GDAL category names (GeoTIFF has no place for them) and the QGIS style
+        paths["classes_aux"] = out_dir / f"{base}_classes.tif.aux.xml"
+        paths["classes_qml"] = out_dir / f"{base}_classes.qml"
     if opts.color:
         paths["color"] = out_dir / f"{base}_color{ext}"
     if opts.overlay:

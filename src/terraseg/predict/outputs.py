@@ -22,23 +22,7 @@ import json
 
 import numpy as np
 
-BLOCK = 256
-
-
-def geotiff_profile(width: int, height: int, count: int, dtype: str, crs=None, transform=None,
-                    nodata=None) -> dict:
-    profile = {"driver": "GTiff", "width": width, "height": height, "count": count, "dtype": dtype,
-               "compress": "deflate", "zlevel": 1, "BIGTIFF": "IF_SAFER", "tiled": True, "blockxsize": BLOCK,
-               "blockysize": BLOCK}
-    if dtype == "float32":
-        profile["predictor"] = 3
-    if crs is not None:
-        profile["crs"] = crs
-    if transform is not None:
-        profile["transform"] = transform
-    if nodata is not None:
-        profile["nodata"] = nodata
-    return profile
+from terraseg.data.raster import BLOCK, geotiff_profile  # noqa: F401  (one GeoTIFF profile)
 
 
 def class_colormap(colors) -> dict[int, tuple[int, int, int, int]]:
@@ -207,6 +191,7 @@ def display_image(image: np.ndarray, valid: np.ndarray | None = None) -> np.ndar
         lo, hi = (np.percentile(sample, [2, 98]) if sample.size else (0.0, 1.0))
         if hi <= lo:
             hi = lo + 1.0
+        band = np.nan_to_num(band, nan=lo, posinf=hi, neginf=lo)  # NaN/inf would cast with a warning
         out[:, :, b] = np.clip((band - lo) / (hi - lo) * 255.0, 0, 255).astype(np.uint8)
     return out
 

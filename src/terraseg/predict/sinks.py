@@ -173,7 +173,16 @@ class _RasterSink(Sink):
 
 
 class ClassRasterSink(_RasterSink):
-    """Class indices with the bundle's colour table (and class names as tags in GeoTIFFs)."""
+    """Class indices with the bundle's colour table (and class names as tags in GeoTIFFs).
+
+    GeoTIFFs are streamed tiled, then translated into a Cloud Optimized GeoTIFF with mode overviews
+    (:func:`~terraseg.predict.outputs.to_cog`); ``aux_path`` / ``qml_path`` receive the GDAL category
+    names and the QGIS style.
+    """
+
+    def __init__(self, path, png: bool = False, aux_path=None, qml_path=None):
+        super().__init__(path, png)
+        self.aux_path, self.qml_path = aux_path, qml_path
 
     def _nodata(self):
         return self.run.ignore if self.run.source.has_nodata else None
@@ -187,6 +196,26 @@ class ClassRasterSink(_RasterSink):
     def _data(self, strip):
         return strip.classes
 
+    def finish(self) -> None:
+        import os
+
+        from terraseg.predict.outputs import to_cog, write_category_names, write_qml
+
+        streamed = self._writer is not None
+        super().finish()
+        meta = self.run.meta
+        if streamed:
+            cog = self.path.with_name(self.path.stem + ".cog" + self.path.suffix)
+            try:
+                to_cog(self.path, cog)
+                os.replace(cog, self.path)
+            finally:
+                cog.unlink(missing_ok=True)
+        if self.aux_path is not None:
+            write_category_names(self.aux_path, meta.classes, meta.colors)
+        if self.qml_path is not None:
+            write_qml(self.qml_path, meta.classes, meta.colors)
+
     def _write_png(self, array):
         from terraseg.data.raster import write_raster
 
@@ -194,18 +223,20 @@ class ClassRasterSink(_RasterSink):
 
 
 class ColorSink(_RasterSink):
-    """The class colours as an RGB raster."""
+    """The class colours as an RGBA raster: nodata is transparent (alpha 0)."""
 
-    count = 3
+    count = 4
 
     def start(self, run: RunInfo) -> None:
         from terraseg.predict.outputs import BandColorizer
 
-        self._colorize = BandColorizer(run.meta.colors)
+        self._colorize = BandColorizer(run.meta.colors, alpha=True)
         super().start(run)
 
     def _extra_profile(self) -> dict:
-        return {"photometric": "RGB"}
+        from terraseg.predict.outputs import COLOR_PROFILE
+
+        return dict(COLOR_PROFILE)
 
     def _data(self, strip):
         return self._colorize(strip.classes)
@@ -252,7 +283,8 @@ class AreaSink(Sink):
         from terraseg.predict.areas import AreaAccumulator
 
         super().start(run)
-        self.acc = AreaAccumulator(run.meta.num_classes, transform=run.transform, crs=run.crs)
+        self.acc = AreaAccumulator(run.meta.num_classes, transform=run.transform, crs=run.crs, width=run.width,
+                                   height=run.height)
 
     def write(self, strip):
         self.acc.add(strip.top, strip.classes)
@@ -286,7 +318,9 @@ class OverlaySink(Sink):
         self.rows = ((np.arange(ph) + 0.5) * run.height / ph).astype(np.int64)
         self.cols = ((np.arange(pw) + 0.5) * run.width / pw).astype(np.int64)
         self.classes = np.empty((ph, pw), np.uint8)
-        self.counts = AreaAccumulator(run.meta.num_classes)
+        # the legend's shares are shares of ground area, as in the area report
+        self.counts = AreaAccumulator(run.meta.num_classes, transform=run.transform, crs=run.crs,
+                                      width=run.width, height=run.height)
 
     def write(self, strip):
         self.counts.add(strip.top, strip.classes)
@@ -356,7 +390,8 @@ class ConfusionSink(Sink):
 
 def file_sinks(paths: dict[str, Path], options, png: bool = False, **info) -> list[Sink]:
     """The sinks writing the outputs named in ``paths`` (from ``options.output_paths``), in order."""
-    sinks: list[Sink] = [ClassRasterSink(paths["classes"], png=png)]
+    sinks: list[Sink] = [ClassRasterSink(paths["classes"], png=png, aux_path=paths.get("classes_aux"),
+                                         qml_path=paths.get("classes_qml"))]
     if "color" in paths:
         sinks.append(ColorSink(paths["color"], png=png))
     if "confidence" in paths:

@@ -10,7 +10,6 @@ and ``validate`` formats it the same way.
 from __future__ import annotations
 
 import difflib
-import math
 import re
 import typing
 from pathlib import Path
@@ -205,10 +204,6 @@ def validate(model: type[BaseModel], data: Any, path: str | Path | None = None,
         if not key:
             raise error(msg, path) from None
         raise error(f"key '{key}': {msg}", where(key)) from None
-
-
-def finite(values: Iterable[float]) -> bool:
-    return all(math.isfinite(v) for v in values)
 
 
 # ------------------------------------------------------------------ YAML

@@ -145,8 +145,9 @@ def load_config(path: str | Path | dict | None = None, overrides: Iterable[str] 
                 return f"override {text!r}"
         return source
 
+    if isinstance(merged.get("trainer"), dict):  # unknown keys first, as for every other section
+        _check_trainer_args(merged["trainer"], where)
     cfg = validate(TrainConfig, merged, source, origin=where).model_dump()
-    _check_trainer_args(cfg["trainer"], where)
     for sec, key in _PATH_KEYS:  # defaults are relative to the current directory
         if isinstance(cfg[sec][key], str):
             cfg[sec][key] = str(Path.cwd() / Path(cfg[sec][key]).expanduser()) \

@@ -197,6 +197,7 @@ def _train(cfg: dict, run_dir: Path, ckpt: Path | None, callbacks: Sequence[Any]
             num_classes=spec.num_classes, classes=list(spec.class_names),
             colors=[list(map(int, c)) for c in spec.colors], ignore_index=int(spec.ignore_index),
             mean=mean, std=std, tile_size=int(cfg["data"]["crop_size"]), metrics=metrics,
+            band_indexes=spec.band_indexes, resolution=spec.resolution,
             extra={"dataset": spec.name, "run_dir": str(run_dir), "train_images": len(train_samples),
                    "val_images": len(val_samples), "loss": cfg["loss"]["terms"]},
         )
@@ -240,7 +241,11 @@ def _train(cfg: dict, run_dir: Path, ckpt: Path | None, callbacks: Sequence[Any]
         kwargs["limit_train_batches"] = _limit(tr["limit_train_batches"])
     if tr["limit_val_batches"] is not None:
         kwargs["limit_val_batches"] = _limit(tr["limit_val_batches"])
-    kwargs.update(trainer_arguments(cfg))  # any other lightning.Trainer argument, as given
+    extra = trainer_arguments(cfg)  # any other lightning.Trainer argument, as given
+    if "plugins" in extra:  # the user's plugins come besides terraseg's atomic checkpoint writer
+        given = extra.pop("plugins")
+        kwargs["plugins"] = [*kwargs.get("plugins", []), *(given if isinstance(given, list) else [given])]
+    kwargs.update(extra)
     try:
         trainer = pl.Trainer(**kwargs)
     except (ValueError, TypeError) as exc:

@@ -112,9 +112,11 @@ def log_artifacts(loggers: list, run_dir: Path, cfg: dict) -> None:
 
 
 def finish(loggers: list) -> None:
-    """Close runs that stay open otherwise (W&B keeps a service process until ``finish``)."""
+    """Close runs that stay open otherwise: W&B writes through a service process, which has written
+    everything only once it is torn down."""
     for lg in loggers:
         if type(lg).__name__ == "WandbLogger":
             import wandb
 
             wandb.finish()
+            wandb.teardown()

@@ -41,8 +41,13 @@ def connect(workers: int | None = None, scheduler=None, dashboard: bool = False)
         return
     if workers is None or int(workers) < 1:
         raise ConfigError(f"--workers must be at least 1, got {workers}")
+    import logging
+
     cluster = distributed.LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True,
-                                       dashboard_address=":8787" if dashboard else None)
+                                       # the scheduler's HTTP server starts even without a dashboard:
+                                       # a free port, so that clusters side by side do not collide
+                                       dashboard_address=":8787" if dashboard else ":0",
+                                       silence_logs=logging.ERROR)  # no shutdown chatter among the results
     with cluster, distributed.Client(cluster) as client:
         yield client
 

@@ -6,14 +6,14 @@ exported or quantised by ``terraseg.runtime.load_backend``), so workers need no 
 path. :class:`ModelPlugin` is a ``distributed.WorkerPlugin``: registering it sends it to every worker
 (and to workers that join later) once; ``setup`` writes the files into the worker's local folder
 and loads the backend with the device and precision asked for, with ``cores // workers on this
-host`` threads so that N workers do not oversubscribe the cores. Tasks find the backend with
+host`` threads (cores: ``terraseg._threads.inference_threads``) so that N workers do not
+oversubscribe the cores. Tasks find the backend with
 :func:`worker_backend`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -22,14 +22,6 @@ from pathlib import Path
 from distributed import WorkerPlugin
 
 from terraseg.errors import ConfigError
-
-
-def usable_cores() -> int:
-    """Cores this process may run on (the affinity mask, which containers and batch systems set)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
 
 
 @dataclass
@@ -41,6 +33,7 @@ class ModelPayload:
     precision: str = "fp32"
     files: dict[str, bytes] = field(default_factory=dict)
     obj: object = None
+    options: dict = field(default_factory=dict)  # TorchBackend's optimise / compile
 
     @classmethod
     def from_backend(cls, backend) -> "ModelPayload":
@@ -51,8 +44,12 @@ class ModelPayload:
             from terraseg.bundle import META_NAME, WEIGHTS_NAME
 
             folder = Path(backend.bundle.path)
+            import torch
+
             files = {n: (folder / n).read_bytes() for n in (META_NAME, WEIGHTS_NAME)}
-            return cls("torch", str(backend.device), backend.precision, files)
+            options = {"optimise": getattr(backend, "memory_format", None) == torch.channels_last,
+                       "compile": bool(getattr(backend, "compiled", False))}
+            return cls("torch", str(backend.device), backend.precision, files, options=options)
         if isinstance(backend, OnnxBackend):
             path = Path(backend.path)
             # external weights (model.onnx.data) travel with the graph
@@ -62,7 +59,7 @@ class ModelPayload:
 
     @property
     def digest(self) -> str:
-        h = hashlib.sha256(f"{self.kind}|{self.device}|{self.precision}".encode())
+        h = hashlib.sha256(f"{self.kind}|{self.device}|{self.precision}|{sorted(self.options.items())}".encode())
         if self.kind == "object":
             import cloudpickle
 
@@ -77,12 +74,10 @@ class ModelPayload:
         for name, data in self.files.items():
             (folder / name).write_bytes(data)
         if self.kind == "torch":
-            import torch
-
             from terraseg.predict.backends import TorchBackend
 
-            torch.set_num_threads(threads)
-            return TorchBackend(folder, device=self.device, precision=self.precision)
+            return TorchBackend(folder, device=self.device, precision=self.precision, threads=threads,
+                                **self.options)
         if self.kind == "onnx":
             from terraseg.predict.onnx_backend import OnnxBackend
 
@@ -107,8 +102,10 @@ class ModelPlugin(WorkerPlugin):
     def setup(self, worker) -> None:
         from distributed.comm import get_address_host
 
+        from terraseg._threads import inference_threads
+
         sharing = self.per_host.get(get_address_host(worker.address), 1)
-        self.threads = max(1, usable_cores() // sharing)
+        self.threads = max(1, inference_threads() // sharing)
         self.folder = tempfile.mkdtemp(prefix="terraseg-model-", dir=worker.local_directory)
         self.backend = self.payload.load(Path(self.folder), self.threads)
 

@@ -42,12 +42,12 @@ def _scene_size(path) -> tuple[int, int] | None:
         return None  # the worker reports the error, as the single-process run would
 
 
-def _split_plans(items: list[_Item], tile: int, overlap: int, workers: int, block_rows: int | None) -> dict:
+def _split_plans(items: list[_Item], opts, tile: int, overlap: int, workers: int, block_rows: int | None) -> dict:
     """``{item index: (TileGrid, tile rows per block)}`` for the scenes to split."""
     from terraseg.predict.dask.blocks import rows_per_block
     from terraseg.predict.tiler import TileGrid
 
-    if block_rows == 0:
+    if block_rows == 0 or getattr(opts, "resample", False):  # a resampled scene is predicted whole
         return {}
     grids = {}
     for item in items:
@@ -93,7 +93,7 @@ def predict_on_cluster(backend, files, names, out_dir, opts, result, *, resume: 
         files_task = progress.add_task("files", total=len(files), completed=len(result.skipped))
         plugin = ModelPlugin(payload, workers_per_host(client))
         client.register_plugin(plugin, name=plugin.name)
-        plans = _split_plans(todo, tile, overlap, worker_count(client), block_rows)
+        plans = _split_plans(todo, opts, tile, overlap, worker_count(client), block_rows)
         blocks_task = progress.add_task("blocks", total=0, visible=bool(plans))
         run_id = uuid.uuid4().hex[:8]
         futures = {}
