@@ -194,6 +194,7 @@ def load_bundle(path: str | Path, device: str = "cpu") -> Bundle:
     from safetensors.torch import load_file
 
     from terraseg import models
+    from terraseg.models.finite import check_finite
 
     folder = _resolve(path)
     meta = read_meta(folder)
@@ -204,6 +205,7 @@ def load_bundle(path: str | Path, device: str = "cpu") -> Bundle:
         state = load_file(str(weights), device="cpu")
     except (SafetensorError, OSError, ValueError) as exc:
         raise ModelError(f"unreadable weights ({exc})", weights) from None
+    check_finite(state, weights)  # a diverged model (NaN weights) is refused with one line
     # Pretrained weights are never fetched when rebuilding: the bundle carries all weights.
     options = {k: v for k, v in meta.options.items() if k not in ("encoder_weights", "pretrained")}
     model = models.build(meta.architecture, in_channels=meta.in_channels, num_classes=meta.num_classes, **options)

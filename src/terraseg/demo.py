@@ -54,8 +54,8 @@ def run_demo(out: str | Path = "demo-output", minutes: float = 2.5, scene_size: 
 
     t = _step("1. generate a labelled sample (procedural, no downloads)")
     sample_yaml = generate_sample(out / "sample", n_images=16, size=256, seed=0)
-    test_yaml = generate_sample(out / "test-set", n_images=4, size=384, seed=1)
-    _done(t, f"16 training scenes in {sample_yaml.parent}, 4 test scenes in {test_yaml.parent}")
+    test_yaml = generate_sample(out / "test-set", n_images=6, size=256, seed=1)  # same size, other seed
+    _done(t, f"16 training scenes in {sample_yaml.parent}, 6 test scenes in {test_yaml.parent}")
 
     t = _step("2. inspect: palette discovery and checks")
     report = inspect_dataset(out / "sample", out_yaml=out / "sample" / "inspected.yaml")
@@ -103,14 +103,18 @@ def run_demo(out: str | Path = "demo-output", minutes: float = 2.5, scene_size: 
     t = _step(f"6. predict a {scene_size}×{scene_size} georeferenced scene at full resolution")
     from terraseg.predict import predict_file
 
-    scene_yaml = generate_sample(out / "scene", n_images=1, size=scene_size, seed=7, fmt="tif")
+    # a mosaic of training-size scenes: the objects have the size and look the model was trained on
+    scene_yaml = generate_sample(out / "scene", n_images=1, size=scene_size, seed=7, fmt="tif", tile=256)
     scene = scene_yaml.parent / "images" / "scene_000.tif"
     outputs = predict_file(result.bundle_path, scene, out / "predict", vector="gpkg", min_area=4.0)
     summary["predict"] = {k: str(v) for k, v in outputs.items()}
     for kind, path in outputs.items():
         console.print(f"  {kind:12s} {path}")
-    _done(t, "class map (Cloud Optimized GeoTIFF + .qml QGIS style), colour mask, overlay, polygons and class "
-             "areas written")
+    score = score_map(outputs["classes"], scene_yaml)
+    summary["scene_score"] = score
+    _done(t, f"class map (Cloud Optimized GeoTIFF + .qml QGIS style), colour mask, overlay, polygons and class "
+             f"areas written; the map scores pixel accuracy {score['pixel_accuracy']:.3f}, mIoU "
+             f"{score['miou']:.3f} against the scene's mask")
 
     t = _step("7. export to ONNX and predict without PyTorch")
     from terraseg.export import export_onnx
@@ -129,6 +133,22 @@ def run_demo(out: str | Path = "demo-output", minutes: float = 2.5, scene_size: 
     console.print(f"Results in {out} (summary.json lists every file). Try: terraseg gui "
                   f"{scene} --model {result.bundle_path}")
     return summary
+
+
+def score_map(class_raster: str | Path, scene_yaml: str | Path) -> dict:
+    """Pixel accuracy, mIoU and per-class IoU of a predicted class raster against the generated
+    scene's own mask (the only labelled image of ``scene_yaml``)."""
+    from terraseg.data.raster import read_raster
+    from terraseg.data.spec import load_spec
+    from terraseg.metrics import ConfusionMatrix, compute_metrics
+
+    spec = load_spec(scene_yaml)
+    mask, _ = spec.read_mask(spec.labelled()[0])
+    pred = read_raster(class_raster)[..., 0]
+    cm = ConfusionMatrix(spec.num_classes, spec.ignore_index, spec.class_names).update(pred, mask).matrix
+    m = compute_metrics(cm, spec.class_names)
+    return {"pixel_accuracy": float(m["pixel_accuracy"]), "miou": float(m["miou"]),
+            "per_class_iou": {n: float(v["iou"]) for n, v in m["per_class"].items()}}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -100,6 +100,9 @@ def load_backend(model, backend: str = "auto", device: str = "cpu", precision: s
             raise ConfigError("this is an ONNX model; use the onnx backend (or a bundle folder for torch)", path)
         return _onnx(path, device, precision, calibration, cache_dir)
     path = _bundle_folder(path)
+    from terraseg.bundle import read_meta
+
+    read_meta(path)  # a bad bundle.json is one error line here, before any backend is tried
     if backend == "torch":
         return _torch(path, device, precision, calibration, cache_dir)
     if backend == "onnx":

@@ -22,18 +22,24 @@ def _quantised_nodes(path: Path) -> int:
     return sum(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in onnx.load(str(path)).graph.node)
 
 
-def test_model_panel_shows_backend_and_precision(qtbot, window, tiny_bundle, tiny_onnx, tmp_path):
+def test_model_panel_shows_backend_and_precision(qtbot, window, tiny_bundle, tiny_onnx, sample_images, tmp_path):
     from terraseg.export import quantize_int8
 
-    assert window.open_model(tiny_bundle)
-    assert "runs on PyTorch · fp32 · CPU" in window.model_label.text()
     assert window.open_model(tiny_onnx)
     assert _quantised_nodes(tiny_onnx) == 0
-    assert "runs on ONNX Runtime · fp32 · CPU" in window.model_label.text()
+    assert "runs on onnx fp32" in window.model_label.text()
     int8 = quantize_int8(tiny_onnx, tmp_path / "tiny-int8.onnx", tile_size=64, num_tiles=2)
     assert _quantised_nodes(int8) > 0  # really an int8 graph
     assert window.open_model(int8)
-    assert "runs on ONNX Runtime · int8 · CPU" in window.model_label.text()
+    assert "runs on onnx int8" in window.model_label.text()
+    # a bundle: terraseg.runtime picks the backend on the first run, then the panel says which
+    assert window.open_model(tiny_bundle)
+    assert "chosen on the first run" in window.model_label.text()
+    window.open_image(sample_images[0])
+    _predict(qtbot, window)
+    backend = window.model_doc.backend
+    assert backend.precision == "fp32" and backend.name in ("onnx", "torch")
+    assert f"runs on {backend.name} fp32" in window.model_label.text()
 
 
 def test_toolbar_does_not_move_when_predict_becomes_running(qtbot, window, big_image, slow_backend):

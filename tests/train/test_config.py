@@ -49,7 +49,8 @@ def test_file_merge_relative_paths_and_overrides(tmp_path, monkeypatch):
     p = write(tmp_path / "sub", {"data": {"dataset": "ds.yaml", "batch_size": 4}, "model": {"name": "unet"}})
     monkeypatch.chdir(tmp_path)
     cfg = C.load_config(p, ["trainer.max_epochs=3", "--optimizer.lr=0.01", "loss.terms.dice=0.5",
-                            "model.options.base_channels=8", "output.dir=out", "data.sampling.mode=area"])
+                            "model.options.base_channels=8", "output.dir=out", "data.sampling.mode=uniform",
+                            "data.sampling.class_balance=0.25"])
     assert cfg["data"]["dataset"] == str((tmp_path / "sub" / "ds.yaml").resolve())
     assert cfg["output"]["dir"] == str((tmp_path / "out").resolve())
     assert cfg["data"]["batch_size"] == 4
@@ -57,7 +58,7 @@ def test_file_merge_relative_paths_and_overrides(tmp_path, monkeypatch):
     assert cfg["optimizer"]["lr"] == 0.01
     assert cfg["loss"]["terms"] == {"ce": 1.0, "dice": 0.5}
     assert cfg["model"]["options"] == {"base_channels": 8}
-    assert cfg["data"]["sampling"] == {"mode": "area", "class_balance": 0.0}
+    assert cfg["data"]["sampling"] == {"mode": "uniform", "class_balance": 0.25}
     # untouched keys keep their defaults
     assert cfg["schedule"] == C.default_config()["schedule"]
     # removing a loss term with a null value

@@ -119,8 +119,15 @@ def test_no_labelled_pixels_is_a_clear_error(sample_dataset, tiny_overrides, tmp
         c["color"] = f"#0102{i + 3:02X}"  # no mask pixel has these colours: every pixel becomes ignore
     bad = tmp_path / "nolabels.yaml"
     bad.write_text(yaml.safe_dump(d))
+    overrides = [o for o in tiny_overrides if not o.startswith("data.dataset")] + [f"data.dataset={bad}"]
+    # refused up front: every sampled mask pixel would be ignored
+    with pytest.raises(DataError, match=r"100(\.0)? % of .*mask pixels"):
+        train(None, overrides)
+    # with the share check switched off, the training data itself has no labelled pixel
+    d["max_ignored_share"] = 1.0
+    bad.write_text(yaml.safe_dump(d))
     with pytest.raises(DataError, match="no labelled pixels"):
-        train(None, [o for o in tiny_overrides if not o.startswith("data.dataset")] + [f"data.dataset={bad}"])
+        train(None, overrides)
 
 
 def test_multitask_resuneta_trains(tiny_overrides):

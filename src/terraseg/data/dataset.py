@@ -1,9 +1,13 @@
 """The torch ``Dataset`` for training: (image, mask) pairs from a dataset description.
 
-* JPG/PNG are read with Pillow, TIFF/GeoTIFF with rasterio reading only the crop window, so large
-  scenes are cropped on the fly (no pre-chipping needed).
-* Images are normalised per band with ``(x - mean) / std`` (the dataset's ``mean``/``std``, else
-  127.5/64); nodata and non-finite pixels become 0 (the band mean) and ignore in the mask.
+* TIFF/GeoTIFF are read with rasterio, only the crop window, so large scenes are cropped on the fly
+  (no pre-chipping needed). JPG/PNG cannot be read by window (Pillow decodes the whole file for any
+  crop), so each process keeps decoded image/mask pairs in a least-recently-used cache within a byte
+  budget: a JPEG is decoded once per worker, not once per crop.
+* Which image and where: ``terraseg.data.crops`` (``sampling`` mode uniform or area, and
+  ``class_balance``, the share of crops centred on a pixel of a randomly chosen class).
+* Images are normalised per band by ``terraseg.normalisation.Normaliser`` (the dataset's
+  ``mean``/``std``, else its defaults; the same rule prediction uses); nodata and non-finite pixels become 0 (the band mean) and ignore in the mask.
 * ``augment`` is an albumentations pipeline declared as a list of ``{name: ..., p: ..., ...}``
   mappings (YAML), validated against albumentations. Geometric transforms fill the borders they
   create with 0 in the image and the ignore index in the mask; ``CoarseDropout`` holes become ignore.
@@ -16,6 +20,7 @@ albumentations at +-4 std), whatever the raw data type (uint8, uint16, float, an
 from __future__ import annotations
 
 import inspect
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -23,12 +28,15 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from terraseg.data.crops import CropPicker, crop_window
+from terraseg.data.raster import uses_pillow
 from terraseg.errors import ConfigError, DataError
+from terraseg.normalisation import Normaliser
 
 #: Half-range (in standard deviations) of the 0..1 float space the albumentations pipeline runs in.
 AUG_RANGE_STD = 4.0
-DEFAULT_MEAN = 127.5
-DEFAULT_STD = 64.0
+#: Default byte budget of the per-process cache of decoded JPG/PNG pairs.
+DEFAULT_CACHE_BYTES = 1 << 30
 
 
 def _albumentations():
@@ -115,7 +123,8 @@ class SegmentationDataset(Dataset):
 
     def __init__(self, spec, samples: Sequence | None = None, crop_size: int | Sequence[int] | None = 512,
                  augment: Sequence[dict] | None = None, mean: Sequence[float] | None = None,
-                 std: Sequence[float] | None = None, samples_per_epoch: int | None = None):
+                 std: Sequence[float] | None = None, samples_per_epoch: int | None = None,
+                 sampling: str = "uniform", class_balance: float = 0.0, cache_bytes: int = DEFAULT_CACHE_BYTES):
         if isinstance(spec, (str, Path)):
             from terraseg.data.spec import load_spec
 
@@ -128,16 +137,8 @@ class SegmentationDataset(Dataset):
             if s.mask is None:
                 raise DataError("image has no mask; training needs a mask for every image", s.image)
         self.ignore_index = int(spec.ignore_index)
-        bands = int(spec.bands)
-        mean = mean if mean is not None else (spec.mean if spec.mean is not None else [DEFAULT_MEAN] * bands)
-        std = std if std is not None else (spec.std if spec.std is not None else [DEFAULT_STD] * bands)
-        self.mean = np.asarray(mean, np.float32).reshape(-1)
-        self.std = np.asarray(std, np.float32).reshape(-1)
-        if self.mean.size != bands or self.std.size != bands:
-            raise ConfigError(f"mean/std have {self.mean.size}/{self.std.size} values but the data set has "
-                              f"{bands} band(s)", spec.path)
-        if np.any(self.std <= 0):
-            raise ConfigError("every std must be > 0", spec.path)
+        self.normaliser = Normaliser.from_spec(spec, mean, std)  # the one rule, shared with prediction
+        self.mean, self.std = self.normaliser.mean, self.normaliser.std
         if crop_size is None:
             self.crop = None
         else:
@@ -150,24 +151,45 @@ class SegmentationDataset(Dataset):
         if samples_per_epoch is not None and int(samples_per_epoch) < 1:
             raise ConfigError(f"samples_per_epoch {samples_per_epoch!r} must be a positive integer")
         self.length = int(samples_per_epoch) if samples_per_epoch else len(self.samples)
+        self.cache_bytes = int(cache_bytes)
+        self._cache: OrderedDict = OrderedDict()
+        self._cached_bytes = 0
+        if self.crop is None:
+            self.picker = None
+        else:
+            sizes = [self._checked_info(s).shape for s in self.samples]
+            self.picker = CropPicker(sizes, spec.num_classes, sampling, class_balance,
+                                     read_mask=lambda i: self._read(self.samples[i], None)[1])
 
     def __len__(self) -> int:
         return self.length
 
     # ------------------------------------------------------------------ reading
-    def _window(self, sample):
-        """A random crop window (or ``None`` for the whole image) inside the image."""
-        if self.crop is None:
-            return None
-        from rasterio.windows import Window
+    def _read(self, sample, window: tuple[int, int, int, int] | None):
+        """``(image, mask)`` of ``sample``, whole or a ``(row, col, h, w)`` window of it."""
+        if window is not None and not uses_pillow(sample.image):
+            from rasterio.windows import Window
 
-        info = self._checked_info(sample)
-        ch, cw = min(self.crop[0], info.height), min(self.crop[1], info.width)
-        if ch == info.height and cw == info.width:
-            return None
-        y = int(np.random.randint(0, info.height - ch + 1))
-        x = int(np.random.randint(0, info.width - cw + 1))
-        return Window(x, y, cw, ch)
+            y, x, h, w = window
+            return self.spec.read_pair(sample, Window(x, y, w, h))
+        pair = self._cache.get(sample.key)
+        if pair is None:
+            pair = self.spec.read_pair(sample, None)
+            for a in pair:  # shared by every later crop: never modified in place
+                a.setflags(write=False)
+            size = pair[0].nbytes + pair[1].nbytes
+            if size <= self.cache_bytes:
+                while self._cache and self._cached_bytes + size > self.cache_bytes:
+                    _, old = self._cache.popitem(last=False)
+                    self._cached_bytes -= old[0].nbytes + old[1].nbytes
+                self._cache[sample.key] = pair
+                self._cached_bytes += size
+        else:
+            self._cache.move_to_end(sample.key)
+        if window is None:
+            return pair
+        y, x, h, w = window
+        return pair[0][y:y + h, x:x + w], pair[1][y:y + h, x:x + w]
 
     def _checked_info(self, sample):
         """The image header, after checking once that the mask has the image's size."""
@@ -186,9 +208,14 @@ class SegmentationDataset(Dataset):
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """The normalised ``(H, W, C)`` float32 image and ``(H, W)`` uint8 mask of item ``index``
         (cropped and augmented, before conversion to tensors)."""
-        sample = self.samples[index % len(self.samples)]
-        window = self._window(sample)
-        image, mask = self.spec.read_pair(sample, window)
+        if self.picker is None:
+            sample, window = self.samples[index % len(self.samples)], None
+        else:
+            i, centre = self.picker.pick(index)
+            sample = self.samples[i]
+            info = self._checked_info(sample)
+            window = crop_window(info.height, info.width, self.crop, centre)
+        image, mask = self._read(sample, window)
         z = self.normalise(image, self.spec.nodata_value(sample))
         bad = ~np.isfinite(z).all(axis=-1)
         if bad.any():
@@ -210,7 +237,7 @@ class SegmentationDataset(Dataset):
         return z, mask
 
     def normalise(self, image: np.ndarray, nodata: float | None = None) -> np.ndarray:
-        z = (image.astype(np.float32) - self.mean) / self.std
+        z = self.normaliser(image)
         if nodata is not None:
             nd = np.isnan(image).all(axis=-1) if np.isnan(nodata) else (image == nodata).all(axis=-1)
             z[nd] = 0.0

@@ -147,11 +147,12 @@ def _from_dataset_yaml(root: Path) -> Layout | None:
     path = root / "dataset.yaml"
     if not path.is_file():
         return None
-    import yaml
+    from terraseg.errors import ConfigError
+    from terraseg.schemas._validate import parse_yaml
 
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, OSError, UnicodeDecodeError):
+        data = parse_yaml(path.read_text(encoding="utf-8"), path)
+    except (ConfigError, OSError, UnicodeDecodeError):
         return None
     if not isinstance(data, dict) or not data.get("images") or not data.get("masks"):
         return None

@@ -53,11 +53,12 @@ def _from_entries(entries, path: Path) -> ClassNames:
 
 
 def _read_yaml(path: Path) -> ClassNames:
-    import yaml
+    from terraseg.errors import ConfigError
+    from terraseg.schemas._validate import parse_yaml
 
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+    try:  # duplicate keys are refused like everywhere else
+        data = parse_yaml(path.read_text(encoding="utf-8"), path)
+    except (OSError, UnicodeDecodeError, ConfigError) as exc:
         return ClassNames(path, problem=f"{path.name} is not readable YAML ({' '.join(str(exc).split())[:120]})")
     if not isinstance(data, dict) or not data.get("classes"):
         return ClassNames(path, problem=f"{path.name} has no 'classes'")

@@ -170,12 +170,31 @@ def _scene(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]
     return image, label
 
 
+def _mosaic(rng: np.random.Generator, size: int, tile: int) -> tuple[np.ndarray, np.ndarray]:
+    """A ``size`` x ``size`` scene made of ``tile`` x ``tile`` scenes side by side.
+
+    ``_scene`` draws its objects relative to the scene size (buildings of 1/30 to 1/10 of the side,
+    roads of 1/40 to 1/18), so one 3000-pixel scene would hold 300-pixel buildings and 150-pixel roads
+    that no model trained on 256-pixel scenes has seen. A mosaic of training-size scenes keeps the
+    scale and appearance of the training sample at any size (objects end at the tile seams)."""
+    n = -(-size // tile)
+    image = np.zeros((n * tile, n * tile, 3), np.uint8)
+    label = np.zeros((n * tile, n * tile), np.uint8)
+    for r in range(n):
+        for c in range(n):
+            image[r * tile:(r + 1) * tile, c * tile:(c + 1) * tile], label[r * tile:(r + 1) * tile,
+                                                                          c * tile:(c + 1) * tile] = _scene(rng, tile)
+    return image[:size, :size], label[:size, :size]
+
+
 def generate_sample(out_dir: str | Path, n_images: int = 8, size: int = 256, seed: int = 0,
-                    fmt: str = "png") -> Path:
+                    fmt: str = "png", tile: int | None = None) -> Path:
     """Write ``n_images`` scenes to ``out_dir/images`` and RGB colour masks to ``out_dir/masks``.
 
     ``fmt="tif"`` writes georeferenced GeoTIFF images and masks (UTM zone 40N, 0.5 m pixels)
-    instead of PNG. Returns the path of the written ``dataset.yaml``.
+    instead of PNG. ``tile``: build scenes larger than ``tile`` as a mosaic of ``tile``-sized scenes,
+    so that a large scene has the object sizes and appearance of a sample generated at ``tile``.
+    Returns the path of the written ``dataset.yaml``.
     """
     from terraseg._progress import track
     from terraseg.data.raster import write_raster
@@ -189,11 +208,13 @@ def generate_sample(out_dir: str | Path, n_images: int = 8, size: int = 256, see
         raise ConfigError(f"size must be at least 32 pixels, got {size}")
     if fmt not in ("png", "tif"):
         raise ConfigError(f"format {fmt!r} is not 'png' or 'tif'")
+    if tile is not None and tile < 32:
+        raise ConfigError(f"tile must be at least 32 pixels, got {tile}")
     out = Path(out_dir)
     colors = [c for _, c in SAMPLE_CLASSES]
     for i in track(range(n_images), total=n_images, description="generating sample"):
         rng = np.random.default_rng([seed, i])
-        image, label = _scene(rng, size)
+        image, label = _mosaic(rng, size, tile) if tile and size > tile else _scene(rng, size)
         mask = colorize(label, colors, ignore_color=(0, 0, 0))
         name = f"scene_{i:03d}.{fmt}"
         if fmt == "tif":

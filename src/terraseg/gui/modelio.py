@@ -29,24 +29,20 @@ class ModelDoc:
 
     @property
     def label(self) -> str:
-        name = self.path.parent.name if self.path.name in ("bundle.json", "model.safetensors") else self.path.name
+        path = self.path.parent if self.path.name in ("bundle.json", "model.safetensors") else self.path
+        # a run's bundle folder is called "bundle": the run folder names the model
+        name = path.parent.name if path.name == "bundle" and path.parent.name else path.name
         return f"{name} ({self.meta.architecture}, {self.kind})"
 
     @property
     def runtime(self) -> str:
-        """What runs the model and at which precision, e.g. ``ONNX Runtime · int8 · CPU``.
-
-        A bundle's weights load on the first run, with the defaults the app uses (PyTorch, fp32, CPU);
-        once loaded the figures come from the backend itself.
-        """
+        """What runs the model and at which precision: the backend's own ``describe()`` line, e.g.
+        ``onnx int8, 2 threads``. A bundle's backend is chosen by ``terraseg.runtime`` on the first run."""
         b = self.backend
-        if self.kind == "onnx":
-            providers = getattr(b, "providers", None) or ["CPUExecutionProvider"]
-            device = "CUDA" if any("CUDA" in p for p in providers) else "CPU"
-            return f"ONNX Runtime · {getattr(b, 'precision', 'fp32')} · {device}"
-        if self.kind == "torch":
-            device = str(getattr(b, "device", "cpu")).split(":")[0].upper()
-            return f"PyTorch · {getattr(b, 'precision', 'fp32')} · {device}"
+        if b is not None and hasattr(b, "describe"):
+            return b.describe()
+        if b is None:
+            return "chosen on the first run (ONNX Runtime through a cached export, else PyTorch)"
         return f"{type(b).__name__} · {getattr(b, 'precision', 'fp32')}"
 
     def get_backend(self):

@@ -96,7 +96,7 @@ class SidePanel(QWidget):
         else:
             lines.append("not georeferenced (areas in pixels)")
         if d.preview_scale > 1.01:
-            lines.append(f"preview at 1:{d.preview_scale:.1f}")
+            lines.append(f"preview at 1:{d.preview_scale:.3g}")
         self.image_label.setText("<br>".join(lines))
         self.polygon_units(d)
 

@@ -177,6 +177,9 @@ def build(name: str, in_channels: int = 3, num_classes: int = 2, **options: Any)
         if options["pad_mode"] not in PAD_MODES:
             raise ModelError(f"pad_mode must be one of {', '.join(PAD_MODES)}, not {options['pad_mode']!r}")
     try:
+        from terraseg.models.size_guard import refuse_oversized
+
+        refuse_oversized(info.name, fn, in_channels, num_classes, options)  # before allocating anything
         return fn(in_channels=in_channels, num_classes=num_classes, **options)
     except (TypeError, ValueError) as exc:
         raise ModelError(f"cannot build {info.name}: {exc}") from None

@@ -40,9 +40,10 @@ class Sampling(Strict):
     """How training crops are drawn."""
 
     mode: Literal["uniform", "area"] = Field(
-        "uniform", description="uniform: every image equally often; area: images in proportion to their area")
+        "area", description="uniform: every image equally often; area: images in proportion to their area")
     class_balance: Annotated[Float, Field(ge=0, le=1)] = Field(
-        0.0, description="probability that a crop is centred on a pixel of a rare class (0 = plain random crops)")
+        0.5, description="probability that a crop is centred on a pixel of a class drawn uniformly among those "
+                         "present, so rare classes are seen often (0 = plain random crops)")
 
 
 class Data(Strict):
@@ -72,7 +73,7 @@ class ModelSection(Strict):
 
 class Loss(Strict):
     terms: dict[str, Annotated[Float, Field(ge=0)]] = Field(
-        {"ce": 1.0}, description="weighted sum of losses: {ce, focal, dice, lovasz, tanimoto: weight}")
+        {"ce": 1.0, "dice": 0.5}, description="weighted sum of losses: {ce, focal, dice, lovasz, tanimoto: weight}")
     class_weights: Literal["auto"] | list[Annotated[Float, Field(ge=0)]] | None = Field(
         None, description="null, 'auto' (median-frequency) or one weight per class (ce, focal, dice)")
     label_smoothing: Fraction = Field(0.0, description="cross-entropy label smoothing")
@@ -115,7 +116,7 @@ class Optimizer(Strict):
 
 class Schedule(Strict):
     name: choice(*SCHEDULES) = Field("poly", description="poly, cosine, step or constant")  # type: ignore[valid-type]
-    warmup_steps: Count0 = Field(0, description="linear warmup length in optimizer steps")
+    warmup_steps: Count0 = Field(20, description="linear warmup length in optimizer steps")
     warmup_start_factor: Fraction = Field(0.01, description="learning-rate factor at the first warmup step")
     power: PosFloat = Field(0.9, description="poly: lr * (1 - progress) ** power")
     min_lr_factor: Fraction = Field(0.0, description="poly/cosine: final learning rate as a factor of lr")
@@ -142,10 +143,13 @@ class Trainer(Strict):
 
     max_epochs: PosInt | None = Field(50, description="number of epochs (null = until max_time)")
     max_time: PosFloat | None = Field(None, description="wall-clock budget in minutes (null = no limit)")
+    max_steps: PosInt | None = Field(None, description="optimizer steps (null = no limit): fixed compute, whatever "
+                                                        "the machine load")
     val_every: PosInt = Field(1, description="validate every N epochs")
     seed: Count0 = Field(0, description="random seed (weights, crops, augmentation)")
     precision: Annotated[Literal[PRECISIONS], BeforeValidator(_precision)] = Field(  # type: ignore[valid-type]
-        "auto", description="auto (bf16-mixed on a bf16 GPU, else 32-true), 16-mixed, ...")
+        "auto", description="auto (bf16-mixed on a bf16 GPU or an AVX512-BF16/AMX CPU, else 32-true or "
+                            "16-mixed), ...")
     accelerator: str = Field("auto", description="auto, cpu, gpu, ...")
     devices: int | str | list[int] = Field("auto", description="number of devices, a list of ids, or auto")
     strategy: str = Field("auto", description="auto, ddp, ...")
@@ -154,6 +158,8 @@ class Trainer(Strict):
         None, description="stop after N validations without mIoU gain (null = off)")
     log_every_n_steps: PosInt = Field(10, description="logging interval in steps")
     deterministic: bool = Field(False, description="ask torch for deterministic algorithms")
+    channels_last: bool = Field(False, description="channels-last (NHWC) memory layout (helps tensor-core GPUs; "
+                                                   "was slower on the CPUs measured, see benchmarks/train_speed.py)")
     gradient_clip_val: PosFloat | None = Field(None, description="clip gradient norm (null = off)")
     limit_train_batches: PosFloat | None = Field(None, description="Lightning limit_train_batches (debugging)")
     limit_val_batches: PosFloat | None = Field(None, description="Lightning limit_val_batches (debugging)")
@@ -161,8 +167,9 @@ class Trainer(Strict):
 
     @model_validator(mode="after")
     def _budget(self) -> "Trainer":
-        if self.max_epochs is None and self.max_time is None:
-            raise KeyProblem("trainer.max_time", "set trainer.max_epochs or trainer.max_time (minutes), or both")
+        if self.max_epochs is None and self.max_time is None and self.max_steps is None:
+            raise KeyProblem("trainer.max_time", "set trainer.max_epochs, trainer.max_steps or trainer.max_time "
+                                                 "(minutes)")
         for key in self.model_extra or {}:
             if key in TRAINER_RESERVED:
                 raise KeyProblem(f"trainer.{key}", f"is set by terraseg; {TRAINER_RESERVED[key]}")

@@ -83,6 +83,7 @@ class RunArtifacts(pl.Callback):
         from terraseg._io import write_json_atomic
         from terraseg.bundle import save_bundle
         from terraseg.metrics import jsonable
+        from terraseg.models.finite import nonfinite_counts
 
         record = jsonable(dict(metrics))
         # epochs trained so far (a validation after fit() comes after the loop counted the last epoch)
@@ -90,6 +91,12 @@ class RunArtifacts(pl.Callback):
         record["epoch"] = int(trainer.current_epoch) + (0 if after_fit else 1)
         record["global_step"] = int(trainer.global_step)
         meta = self.make_meta(record)
+        if nonfinite_counts(pl_module.model.state_dict()):  # never bundle a diverged model
+            from terraseg.train.module import TrainingDiverged, diverged_message
+
+            lr = trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else float("nan")
+            raise TrainingDiverged(diverged_message("the weights hold NaN or infinite values",
+                                                    int(trainer.global_step), lr))
         save_bundle(self.bundle_dir, pl_module.model, meta)
         write_json_atomic(self.run_dir / "best_metrics.json", record)
         return self.bundle_dir

@@ -18,6 +18,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from terraseg.errors import ConfigError, DataError
+from terraseg.normalisation import Normaliser
 
 DEFAULT_AUGMENT = [
     {"name": "HorizontalFlip", "p": 0.5},
@@ -86,9 +87,13 @@ class EpochSampler(Sampler):
     ``world_size``-th index of the same permutation.
     """
 
-    def __init__(self, n: int, seed: int = 0, shuffle: bool = True, rank: int = 0, world_size: int = 1):
+    def __init__(self, n: int, seed: int = 0, shuffle: bool = True, rank: int = 0, world_size: int = 1,
+                 pad: bool = True):
         self.n, self.seed, self.shuffle = int(n), int(seed), shuffle
         self.rank, self.world_size = rank, world_size
+        # pad: every rank gets as many items (training steps must match across ranks); without it
+        # (validation) no item is seen twice, so metrics summed over ranks count each image once
+        self.pad = pad
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -102,14 +107,16 @@ class EpochSampler(Sampler):
             order = list(range(self.n))
         if self.world_size > 1:
             per = -(-self.n // self.world_size)
-            order = (order + order[: per * self.world_size - self.n])[self.rank::self.world_size]
+            if self.pad:
+                order = order + order[: per * self.world_size - self.n]
+            order = order[self.rank::self.world_size]
         return order
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
         return iter([(self.epoch, i) for i in self._order()])
 
     def __len__(self) -> int:
-        return -(-self.n // self.world_size) if self.world_size > 1 else self.n
+        return len(self._order())
 
 
 def select_samples(spec, cfg_data: dict, seed: int = 0) -> tuple[list, list]:
@@ -162,13 +169,6 @@ def _holdout(spec, items: list, fraction: float, seed: int) -> tuple[list, list]
     return [s for s in items if s.key not in val_keys], [s for s in items if s.key in val_keys]
 
 
-def normalisation(spec) -> tuple[list[float] | None, list[float] | None]:
-    mean = getattr(spec, "mean", None)
-    std = getattr(spec, "std", None)
-    return (list(map(float, mean)) if mean is not None else None,
-            list(map(float, std)) if std is not None else None)
-
-
 class SegmentationDataModule(pl.LightningDataModule):
     """Train/val loaders for the Lightning Trainer (per-rank sampling under DDP)."""
 
@@ -179,7 +179,8 @@ class SegmentationDataModule(pl.LightningDataModule):
         self.train_samples = train_samples
         self.val_samples = val_samples
         self.multitask = multitask
-        self.mean, self.std = normalisation(spec)
+        # the one normalisation rule (terraseg.normalisation): the dataset's statistics or the defaults
+        self.mean, self.std = Normaliser.from_spec(spec).lists()
 
     def _extra(self):
         if not self.multitask:
@@ -192,9 +193,12 @@ class SegmentationDataModule(pl.LightningDataModule):
         from terraseg.data.dataset import SegmentationDataset
 
         d = self.cfg["data"]
+        sampling = d.get("sampling") or {}
         base = SegmentationDataset(self.spec, self.train_samples, crop_size=d["crop_size"],
                                    augment=resolve_augment(d["augment"], self.spec), mean=self.mean, std=self.std,
-                                   samples_per_epoch=d["samples_per_epoch"])
+                                   samples_per_epoch=d["samples_per_epoch"],
+                                   sampling=sampling.get("mode", "uniform"),
+                                   class_balance=sampling.get("class_balance", 0.0), cache_bytes=self._cache_bytes())
         return SeededItems(base, self.cfg["trainer"]["seed"], extra=self._extra())
 
     def val_dataset(self):
@@ -202,12 +206,21 @@ class SegmentationDataModule(pl.LightningDataModule):
 
         d = self.cfg["data"]
         base = SegmentationDataset(self.spec, self.val_samples, crop_size=d["val_crop_size"], augment=None,
-                                   mean=self.mean, std=self.std)
+                                   mean=self.mean, std=self.std, cache_bytes=self._cache_bytes())
         return SeededItems(base, self.cfg["trainer"]["seed"] + 1, extra=self._extra())
 
+    def _cache_bytes(self) -> int:
+        """Decoded-image cache per process: a quarter of the free memory shared by the loading
+        processes (the main one and each worker of the two loaders), at most 2 GiB each."""
+        import psutil
+
+        processes = 1 + 2 * int(self.cfg["data"]["num_workers"])
+        return int(min(2 << 30, psutil.virtual_memory().available / 4 / processes))
+
     def _loader_args(self) -> dict:
-        return {"num_workers": self.cfg["data"]["num_workers"], "pin_memory": torch.cuda.is_available(),
-                "persistent_workers": False}
+        workers = self.cfg["data"]["num_workers"]
+        # persistent workers keep their decoded-image caches from one epoch to the next
+        return {"num_workers": workers, "pin_memory": torch.cuda.is_available(), "persistent_workers": workers > 0}
 
     def train_loader(self, rank: int = 0, world_size: int = 1) -> DataLoader:
         d = self.cfg["data"]
@@ -221,17 +234,12 @@ class SegmentationDataModule(pl.LightningDataModule):
         d = self.cfg["data"]
         val = self.val_dataset()
         bs = d["batch_size"] if d["val_crop_size"] else 1  # whole images may differ in size
-        return DataLoader(val, batch_size=bs, sampler=EpochSampler(len(val), 0, False, rank, world_size),
+        return DataLoader(val, batch_size=bs, sampler=EpochSampler(len(val), 0, False, rank, world_size, pad=False),
                           **self._loader_args())
 
-    def norm_for_bundle(self) -> tuple[list[float] | None, list[float] | None]:
+    def norm_for_bundle(self) -> tuple[list[float], list[float]]:
         """The per-band mean/std the training data were normalised with (for the bundle)."""
-        if self.mean is not None and self.std is not None:
-            return self.mean, self.std
-        ds = self.train_dataset().base
-        mean, std = getattr(ds, "mean", None), getattr(ds, "std", None)
-        return (None if mean is None else [float(v) for v in np.asarray(mean).ravel()],
-                None if std is None else [float(v) for v in np.asarray(std).ravel()])
+        return self.mean, self.std
 
     def _rank(self) -> tuple[int, int]:
         t = self.trainer
@@ -245,5 +253,5 @@ class SegmentationDataModule(pl.LightningDataModule):
 
 
 __all__ = ["SegmentationDataModule", "EpochSampler", "SeededItems", "select_samples", "DEFAULT_AUGMENT",
-           "resolve_augment", "normalisation"]
+           "resolve_augment"]
 

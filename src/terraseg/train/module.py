@@ -14,8 +14,22 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 
-from terraseg.errors import DataError
+from terraseg.errors import ConfigError, DataError
 from terraseg.train.losses import build_loss, tanimoto_dual_loss
+
+
+#: A training loss this many times the first step's loss means training diverged (a step of a
+#: sane run never multiplies CE/Dice/focal/Lovász/Tanimoto by a thousand; lr=1e6 does within a step).
+DIVERGENCE_FACTOR = 1000.0
+
+
+class TrainingDiverged(ConfigError):
+    """The loss (or the weights) became NaN, infinite or exploded: the settings make training diverge."""
+
+
+def diverged_message(what: str, step: int, lr: float) -> str:
+    return (f"training diverged: {what} at step {step} (learning rate {lr:.3g}); lower optimizer.lr, "
+            "raise schedule.warmup_steps or set trainer.gradient_clip_val")
 
 
 def is_multitask(model_name: str) -> bool:
@@ -37,11 +51,16 @@ class SegmentationModule(pl.LightningModule):
         self.multitask = is_multitask(cfg["model"]["name"])
         self.model = models.build(cfg["model"]["name"], in_channels=in_channels, num_classes=self.num_classes,
                                   **cfg["model"]["options"])
+        # channels-last (NHWC) suits tensor-core GPUs; on the CPUs measured it was slower (README)
+        self.channels_last = bool(cfg["trainer"].get("channels_last", False))
+        if self.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
         self.loss_fn = build_loss(cfg["loss"], ignore_index, class_weights)
         self.last_val_cm: np.ndarray | None = None
         self.last_val_metrics: dict[str, Any] = {}
         self._cms: dict[str, Any] = {}
         self.validated_at_step: int | None = None
+        self._first_loss: float | None = None  # loss of this process's first training step
 
     # ------------------------------------------------------------------ helpers
     def forward(self, x):
@@ -82,6 +101,8 @@ class SegmentationModule(pl.LightningModule):
     def _step(self, batch, stage: str):
         x, mask = batch[0], batch[1]
         extra = batch[2] if len(batch) > 2 else None
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         out = self.model(x)
         loss, parts = self.compute_loss(out, mask, extra)
         seg, _ = self._segmentation(out)
@@ -114,8 +135,27 @@ class SegmentationModule(pl.LightningModule):
     def training_step(self, batch, batch_idx):
         loss = self._step(batch, "train")
         opt = self.optimizers(use_pl_optimizer=False)
-        self.log("lr", opt.param_groups[0]["lr"], on_step=True, on_epoch=False, prog_bar=False)
+        lr = opt.param_groups[0]["lr"]
+        self._stop_if_diverged(loss, lr)
+        self.log("lr", lr, on_step=True, on_epoch=False, prog_bar=False)
         return loss
+
+    def _stop_if_diverged(self, loss: torch.Tensor, lr: float) -> None:
+        """Stop on a NaN/inf loss, or one that exploded to ``DIVERGENCE_FACTOR`` times the first
+        step's, before its backward pass spreads it into the weights. Under DDP every process learns
+        whether any process diverged, so all stop together."""
+        value = loss.detach().float()
+        if self._first_loss is None and bool(torch.isfinite(value)):
+            self._first_loss = max(float(value), 1e-3)
+        limit = DIVERGENCE_FACTOR * (self._first_loss or float("inf"))
+        bad = (~torch.isfinite(value) | (value > limit)).float()
+        if self._trainer is not None and self.trainer.world_size > 1:
+            bad = self.trainer.strategy.reduce(bad, reduce_op="sum")
+        if float(bad) > 0:
+            v = float(value)
+            what = (f"the loss is {v}" if not np.isfinite(v) else
+                    f"the loss is {v:.3g}, over {DIVERGENCE_FACTOR:g} times its first value {self._first_loss:.3g},")
+            raise TrainingDiverged(diverged_message(what, int(self.global_step), float(lr)))
 
     def on_train_epoch_end(self):
         cm, m = self._epoch_metrics("train")
@@ -124,6 +164,7 @@ class SegmentationModule(pl.LightningModule):
                             "the class colours/values and the ignore settings of the dataset description)",
                             self.cfg["data"].get("dataset"))
         # the matrix is already summed over processes: every rank logs the same value
+        self.log("train_pixels", float(cm.sum()), sync_dist=False, reduce_fx="max")
         self.log("train_pa", _f(m["pixel_accuracy"]), sync_dist=True)
         self.log("train_miou", _f(m["miou"]), sync_dist=True)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import datetime as _dt
 import logging
+import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,26 +37,19 @@ class TrainResult:
     is_global_zero: bool = True  # False in the other processes of a multi-process (DDP) run
 
 
+#: Every process of a multi-process run must agree on the run directory: the processes Lightning
+#: starts for DDP re-run the command and inherit this variable; SLURM tasks share the job id.
+RUN_NAME_ENV = "TERRASEG_RUN_NAME"
+
+
 def _run_dir(cfg: dict) -> Path:
-    name = cfg["output"]["name"]
+    name = cfg["output"]["name"] or os.environ.get(RUN_NAME_ENV)
     if not name:
         stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
         model = cfg["model"]["name"].replace(":", "-").replace("/", "-")
-        name = f"{model}-{stamp}"
+        job = os.environ.get("SLURM_JOB_ID")
+        name = f"{model}-slurm{job}" if job else f"{model}-{stamp}"
     return Path(cfg["output"]["dir"]) / name
-
-
-def _precision(cfg: dict) -> str:
-    p = cfg["trainer"]["precision"]
-    if p == "32":
-        return "32-true"
-    if p != "auto":
-        return p
-    import torch
-
-    if cfg["trainer"]["accelerator"] in ("auto", "gpu", "cuda") and torch.cuda.is_available():
-        return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
-    return "32-true"
 
 
 def _class_weights(cfg: dict, spec, samples: Sequence) -> list[float] | None:
@@ -140,12 +134,16 @@ def train(config: str | Path | dict | None = None, overrides: Iterable[str] = ()
     cfg, run_dir, ckpt = prepare(config, overrides, resume)
     check_output(run_dir, "folder")
     existed = run_dir.exists()
+    shared_name = os.environ.setdefault(RUN_NAME_ENV, run_dir.name) == run_dir.name
     try:
         return _train(cfg, run_dir, ckpt, callbacks)
     except BaseException as exc:
         if not existed and remove_failed_run(run_dir) and isinstance(exc, KeyboardInterrupt):
             raise KeyboardInterrupt("training interrupted before its first checkpoint; nothing was kept") from None
         raise
+    finally:
+        if shared_name:  # the next run of this process picks its own name
+            os.environ.pop(RUN_NAME_ENV, None)
 
 
 def _train(cfg: dict, run_dir: Path, ckpt: Path | None, callbacks: Sequence[Any]) -> TrainResult:
@@ -163,6 +161,7 @@ def _train(cfg: dict, run_dir: Path, ckpt: Path | None, callbacks: Sequence[Any]
     from terraseg.train.config import dump_config
     from terraseg.train.data import SegmentationDataModule, select_samples
     from terraseg.train.module import SegmentationModule, is_multitask
+    from terraseg.train.precision import resolve_precision
     from terraseg.train.tracking import build_callbacks, build_loggers, finish, log_artifacts, trainer_arguments
 
     user_callbacks = build_callbacks(cfg)  # before anything is written: a bad import path is one line
@@ -179,6 +178,11 @@ def _train(cfg: dict, run_dir: Path, ckpt: Path | None, callbacks: Sequence[Any]
     dm = SegmentationDataModule(cfg, spec, train_samples, val_samples, multitask=multitask)
 
     tr = cfg["trainer"]
+    from terraseg.models.complexity import check_training_fits
+
+    # a model that cannot fit is refused with an estimate, before anything is allocated
+    check_training_fits(cfg["model"]["name"], cfg["model"]["options"], spec.bands, spec.num_classes,
+                        int(cfg["data"]["crop_size"]), int(cfg["data"]["batch_size"]), tr["accelerator"])
     pl.seed_everything(tr["seed"], workers=True, verbose=False)
     module = SegmentationModule(cfg, in_channels=spec.bands, class_names=list(spec.class_names),
                                 ignore_index=spec.ignore_index, class_weights=class_weights)
@@ -221,13 +225,18 @@ def _train(cfg: dict, run_dir: Path, ckpt: Path | None, callbacks: Sequence[Any]
     kwargs: dict[str, Any] = dict(
         default_root_dir=str(run_dir), max_epochs=tr["max_epochs"], callbacks=cbs, logger=loggers,
         check_val_every_n_epoch=tr["val_every"], accelerator=tr["accelerator"], devices=tr["devices"],
-        strategy=tr["strategy"], num_nodes=tr["num_nodes"], precision=_precision(cfg),
+        strategy=tr["strategy"], num_nodes=tr["num_nodes"],
+        precision=resolve_precision(tr["precision"], tr["accelerator"]),
         log_every_n_steps=tr["log_every_n_steps"], deterministic=tr["deterministic"] or None,
         gradient_clip_val=tr["gradient_clip_val"], enable_progress_bar=show_bar, enable_model_summary=show_bar,
         num_sanity_val_steps=1, use_distributed_sampler=False, plugins=[AtomicCheckpointIO()],
     )
     if tr["max_time"] is not None:
         kwargs["max_time"] = _dt.timedelta(minutes=tr["max_time"])
+    if tr.get("max_steps") is not None:
+        kwargs["max_steps"] = int(tr["max_steps"])
+        if tr["max_epochs"] is None:
+            kwargs["max_epochs"] = -1  # the step count alone ends training
     if tr["limit_train_batches"] is not None:
         kwargs["limit_train_batches"] = _limit(tr["limit_train_batches"])
     if tr["limit_val_batches"] is not None:

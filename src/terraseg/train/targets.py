@@ -19,6 +19,8 @@ import cv2
 import numpy as np
 import torch
 
+from terraseg.normalisation import Normaliser
+
 _KERNEL = np.ones((3, 3), np.uint8)
 
 
@@ -71,18 +73,16 @@ class MultitaskTargets:
                  std: Sequence[float] | None = None):
         self.num_classes = int(num_classes)
         self.ignore_index = ignore_index
-        self.mean = None if mean is None else np.asarray(mean, np.float32)
-        self.std = None if std is None else np.asarray(std, np.float32)
+        self.normaliser = None if mean is None or std is None else Normaliser(mean, std, len(mean))
 
     def to_unit(self, image: np.ndarray) -> np.ndarray:
         """Normalised ``(C, H, W)`` -> ``(H, W, 3)`` in [0, 1]."""
         img = np.asarray(image, np.float32)
         c = img.shape[0]
-        if self.mean is not None and self.std is not None:
-            mean = self.mean[:c].reshape(-1, 1, 1)
-            std = self.std[:c].reshape(-1, 1, 1)
-            raw = img * std + mean
-            ref = 255.0 if float(self.mean.max()) <= 255.0 else (self.mean + 3 * self.std)[:c].reshape(-1, 1, 1)
+        if self.normaliser is not None:
+            raw = self.normaliser.inverse(img, channel_axis=0)
+            mean, std = self.normaliser.mean, self.normaliser.std
+            ref = 255.0 if float(mean.max()) <= 255.0 else (mean + 3 * std)[:c].reshape(-1, 1, 1)
             unit = raw / ref
         else:  # unknown normalisation: assume roughly zero-mean unit-variance values
             unit = img * 0.25 + 0.5
