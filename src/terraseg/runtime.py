@@ -110,6 +110,11 @@ def load_backend(model, backend: str = "auto", device: str = "cpu", precision: s
     # auto, bundle folder
     if precision == "bf16" or str(device) != "cpu":
         return _torch(path, device, precision, calibration, cache_dir)
+    from terraseg.bundle import WEIGHTS_NAME
+    from terraseg.models.finite import check_finite_file
+
+    if (path / WEIGHTS_NAME).is_file():
+        check_finite_file(path / WEIGHTS_NAME)  # a diverged model: one error line, not a fallback warning
     try:
         return _onnx_of_bundle(path, device, precision, calibration, cache_dir)
     except (ModelError, ImportError) as exc:

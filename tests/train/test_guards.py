@@ -38,8 +38,8 @@ def test_huge_learning_rate_stops_with_one_line_and_no_bundle(tiny_overrides, tm
     line = _one_line(out)
     assert line.startswith("error: training diverged: the loss is nan at step ") and "learning rate 1e+30" in line
     run = tmp_path / "runs" / "sgd"
-    assert not (run / "bundle").exists()
-    assert not [p for p in run.iterdir() if "bundle" in p.name]  # no half-written bundle either
+    # a run that fails before its first checkpoint leaves nothing; never a (half-written) bundle
+    assert not run.exists() or not [p for p in run.iterdir() if "bundle" in p.name]
 
 
 def test_diverged_weights_are_never_bundled(tiny_overrides):

@@ -26,9 +26,34 @@ def check_finite(state: Mapping[str, Any], path: str | Path | None = None) -> No
     """Raise ``ModelError`` when any weight of ``state`` (a state dict) is NaN or infinite."""
     bad = nonfinite_counts(state)
     if bad:
-        first = next(iter(bad))
-        raise ModelError(f"the weights hold {sum(bad.values())} NaN or infinite value(s) in {len(bad)} tensor(s), "
-                         f"e.g. {first!r}: the model diverged in training and cannot be used", path)
+        _refuse(bad, path)
 
 
-__all__ = ["check_finite", "nonfinite_counts"]
+def _refuse(bad: dict[str, int], path) -> None:
+    first = next(iter(bad))
+    raise ModelError(f"the weights hold {sum(bad.values())} NaN or infinite value(s) in {len(bad)} tensor(s), "
+                     f"e.g. {first!r}: the model diverged in training and cannot be used", path)
+
+
+def check_finite_file(weights: str | Path) -> None:
+    """``check_finite`` on a safetensors file, read with numpy (no torch import); tensors numpy cannot
+    hold (bf16) are left to the loader's own check."""
+    import numpy as np
+    from safetensors import safe_open
+
+    bad = {}
+    with safe_open(str(weights), framework="numpy") as f:
+        for name in f.keys():
+            try:
+                t = f.get_tensor(name)
+            except (TypeError, ValueError):  # pragma: no cover - bf16
+                continue
+            if np.issubdtype(t.dtype, np.floating):
+                n = int((~np.isfinite(t)).sum())
+                if n:
+                    bad[name] = n
+    if bad:
+        _refuse(bad, weights)
+
+
+__all__ = ["check_finite", "check_finite_file", "nonfinite_counts"]

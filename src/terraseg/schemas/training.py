@@ -158,8 +158,8 @@ class Trainer(Strict):
         None, description="stop after N validations without mIoU gain (null = off)")
     log_every_n_steps: PosInt = Field(10, description="logging interval in steps")
     deterministic: bool = Field(False, description="ask torch for deterministic algorithms")
-    channels_last: bool = Field(False, description="channels-last (NHWC) memory layout (helps tensor-core GPUs; "
-                                                   "was slower on the CPUs measured, see benchmarks/train_speed.py)")
+    channels_last: bool = Field(True, description="channels-last (NHWC) memory layout for convolutions (1.2x "
+                                                  "faster on the CPU measured, see benchmarks/train_speed.py)")
     gradient_clip_val: PosFloat | None = Field(None, description="clip gradient norm (null = off)")
     limit_train_batches: PosFloat | None = Field(None, description="Lightning limit_train_batches (debugging)")
     limit_val_batches: PosFloat | None = Field(None, description="Lightning limit_val_batches (debugging)")
