@@ -112,8 +112,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--size", type=int, default=20000, help="scene side in pixels")
     p.add_argument("--model", help="a bundle or .onnx file (default: the numpy stand-in)")
-    p.add_argument("--compress", default=None, help="GeoTIFF compression of the scene (default: none; deflate "
-                   "makes the overlay's decimated read very slow while GDAL_CACHEMAX=32 is set by predict_file)")
+    p.add_argument("--compress", default=None, help="GeoTIFF compression of the scene (default: none)")
     p.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "terraseg-gui-memory")
     p.add_argument("--child", nargs=2, metavar=("SCENE", "OUT"), help=argparse.SUPPRESS)
     args = p.parse_args()

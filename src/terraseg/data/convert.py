@@ -11,7 +11,7 @@ from typing import Iterable
 import numpy as np
 
 from terraseg.data.palette import to_hex
-from terraseg.data.raster import RASTER_SUFFIXES, read_raster, uses_pillow
+from terraseg.data.raster import RASTER_SUFFIXES, list_rasters, read_raster, uses_pillow
 from terraseg.errors import ConfigError, DataError
 
 
@@ -157,8 +157,7 @@ def _iter_inputs(inputs: Iterable[str | Path]) -> list[tuple[Path, Path]]:
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in RASTER_SUFFIXES
-                           and not any(x.startswith(".") for x in f.relative_to(p).parts))
+            files = list_rasters(p)
             out += [(f, f.relative_to(p)) for f in files]
         elif p.is_file():
             out.append((p, Path(p.name)))

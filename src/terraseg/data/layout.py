@@ -24,7 +24,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from terraseg.data.raster import RASTER_SUFFIXES
+from terraseg.data.raster import list_rasters
 from terraseg.errors import DataError
 
 IMAGE_DIR_NAMES = ("images", "image", "imgs", "img", "rgb", "scenes", "sat", "img_dir")
@@ -75,9 +75,7 @@ def _glob_escape(text: str) -> str:
 
 
 def _raster_files(folder: Path, recursive: bool = False) -> list[Path]:
-    it = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted(p for p in it if p.is_file() and p.suffix.lower() in RASTER_SUFFIXES
-                  and not any(x.startswith(".") for x in p.relative_to(folder).parts))
+    return list_rasters(folder, recursive=recursive)
 
 
 def _affixes(stem: str) -> list[tuple[str, str, str]]:
@@ -283,8 +281,7 @@ def find_layout(root: str | Path) -> Layout:
         layout = finder(root)
         if layout is not None:
             return layout
-    files = sorted((p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in RASTER_SUFFIXES
-                    and not any(x.startswith(".") for x in p.relative_to(root).parts)), key=lambda p: str(p))
+    files = list_rasters(root)
     if not files:
         raise DataError("empty folder: no images found (looked for .jpg, .png, .tif, ...)", root)
     raise no_pairs_error(root, files)

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Sequence
 
-from terraseg.data.raster import RASTER_SUFFIXES
+from terraseg.data.raster import RASTER_SUFFIXES, is_raster_file, list_rasters
 from terraseg.errors import DataError
 
 _GLOB_CHARS = re.compile(r"[*?\[]")
@@ -92,14 +92,14 @@ def resolve_patterns(root: Path, patterns: list[str], what: str) -> dict[tuple[s
                 base = target.parent
             elif target.is_dir():
                 base = target
-                files = sorted(p for p in base.rglob("*") if p.is_file() and p.suffix.lower() in RASTER_SUFFIXES)
+                files = list_rasters(base)
                 glob_pat = "**/*"
             else:
                 raise DataError(f"{what} folder {pat!r} does not exist", target)
             regex = _glob_regex(glob_pat) if glob_pat else None
         else:
             base = root
-            files = sorted(p for p in root.glob(pat) if p.is_file() and p.suffix.lower() in RASTER_SUFFIXES)
+            files = sorted(p for p in root.glob(pat) if is_raster_file(p))
             regex = _glob_regex(pat)
         for f in files:
             rel = f.relative_to(base).as_posix()

@@ -45,6 +45,18 @@ MAX_PIXELS_ENV = "TERRASEG_MAX_PIXELS"
 _REMOTE_PREFIXES = ("http://", "https://", "ftp://", "s3://", "gs://", "/vsi")
 
 
+#: GDAL's block cache while terraseg streams a raster. rasterio passes GDAL_CACHEMAX to GDAL as bytes,
+#: and a cache smaller than one row of blocks makes every decimated or windowed read decode blocks again.
+GDAL_CACHE_BYTES = 64 * 2**20
+
+
+def gdal_env(**options):
+    """A ``rasterio.Env`` with terraseg's GDAL settings (bounded block cache) plus ``options``."""
+    import rasterio
+
+    return rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES, **options)
+
+
 def max_pixels(limit: int | None = None) -> int:
     """The pixel limit in force: ``limit``, else ``$TERRASEG_MAX_PIXELS``, else the default."""
     if limit is not None:

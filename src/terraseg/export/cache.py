@@ -130,7 +130,8 @@ def exported_copy(bundle_path: str | Path, cache: str | Path | None = None) -> P
     torch_version = version("torch").split("+")[0]
     record = read_record(failed)
     if record and record.get("torch_version") == torch_version:
-        raise ExportFailed(f"{record.get('reason', 'export failed')} (remembered in {failed}; delete it to retry)")
+        raise ExportFailed(f"remembered from an earlier run in {failed.name}, delete it to retry: "
+                           f"{record.get('reason', 'export failed')}")
     from terraseg.export.onnx import export_onnx
 
     failures = []

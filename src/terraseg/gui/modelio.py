@@ -65,7 +65,9 @@ def open_model(path: str | Path) -> ModelDoc:
     path = Path(path)
     if not path.exists():
         raise ModelError("model file not found", path)
-    if path.suffix.lower() == ".onnx":
+    from terraseg.bundle import is_onnx_model
+
+    if is_onnx_model(path):
         from terraseg.runtime import load_backend
 
         try:

@@ -7,6 +7,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QFileDialog
 
+from terraseg.bundle import is_onnx_model
 from terraseg.errors import TerrasegError
 from terraseg.gui.imaging import IMAGE_SUFFIXES, open_image
 from terraseg.gui.modelio import ModelDoc, open_model
@@ -92,7 +93,7 @@ class OpeningMixin:
         """Dropped files: models go to the model slot, anything else is opened as an image."""
         for p in paths:
             pp = Path(p)
-            if pp.suffix.lower() in (".onnx",) or pp.name in ("bundle.json", "model.safetensors") or (
+            if is_onnx_model(pp) or pp.name in ("bundle.json", "model.safetensors") or (
                     pp.is_dir() and (pp / "bundle.json").exists()):
                 self.open_model(pp)
             else:

@@ -41,17 +41,24 @@ def check_finite_file(weights: str | Path) -> None:
     import numpy as np
     from safetensors import safe_open
 
+    from safetensors import SafetensorError
+
+    from terraseg.errors import ModelError, first_line
+
     bad = {}
-    with safe_open(str(weights), framework="numpy") as f:
-        for name in f.keys():
-            try:
-                t = f.get_tensor(name)
-            except (TypeError, ValueError):  # pragma: no cover - bf16
-                continue
-            if np.issubdtype(t.dtype, np.floating):
-                n = int((~np.isfinite(t)).sum())
-                if n:
-                    bad[name] = n
+    try:
+        with safe_open(str(weights), framework="numpy") as f:
+            for name in f.keys():
+                try:
+                    t = f.get_tensor(name)
+                except (TypeError, ValueError):  # pragma: no cover - bf16
+                    continue
+                if np.issubdtype(t.dtype, np.floating):
+                    n = int((~np.isfinite(t)).sum())
+                    if n:
+                        bad[name] = n
+    except (SafetensorError, OSError) as exc:
+        raise ModelError(f"unreadable weights ({first_line(exc)})", weights) from None
     if bad:
         _refuse(bad, weights)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from terraseg.data.source import check_band_count, is_remote, open_source, uses_pillow
+from terraseg.data.source import check_band_count, gdal_env, is_remote, open_source, uses_pillow
 from terraseg.predict.engine import CancelFn, ProgressFn, predict_source
 from terraseg.predict.options import (PredictOptions, ignore_value, output_paths, tile_settings, validate,
                                       with_overrides)
@@ -134,9 +134,7 @@ def file_outputs(meta, input_path, out_dir: str | Path, opts: PredictOptions, *,
     out_dir = Path(out_dir)
     with contextlib.ExitStack() as stack:
         if not uses_pillow(input_path):
-            import rasterio
-
-            stack.enter_context(rasterio.Env(GDAL_CACHEMAX=32))
+            stack.enter_context(gdal_env())
         source = stack.enter_context(open_source(input_path if is_remote(input_path) else Path(input_path),
                                                  bands=model_bands(meta, opts.bands)))
         check_band_count(source, meta.in_channels)

@@ -73,10 +73,11 @@ def to_cog(src_path, dst_path, resampling: str = "MODE") -> None:
     range requests. Colour table, nodata and tags are copied. Memory stays bounded by GDAL's block
     cache (overviews are computed from the tiled source, not from an in-memory array).
     """
-    import rasterio
     import rasterio.shutil
 
-    with rasterio.Env(GDAL_CACHEMAX=64, GDAL_PAM_ENABLED="NO"):
+    from terraseg.data.source import gdal_env
+
+    with gdal_env(GDAL_PAM_ENABLED="NO"):
         rasterio.shutil.copy(str(src_path), str(dst_path), driver="COG", COMPRESS="DEFLATE", LEVEL=1,
                              BLOCKSIZE=BLOCK, OVERVIEW_RESAMPLING=resampling, BIGTIFF="IF_SAFER")
 

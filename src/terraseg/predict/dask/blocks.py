@@ -176,10 +176,8 @@ def prepare_blocks_folder(folder: Path, plan: dict, blocks: list[Block], kinds: 
 
 def predict_block(backend, input_path, folder: Path, block: Block, opts, tile: int, overlap: int) -> dict[str, Path]:
     """Predict one block of ``input_path`` with ``backend`` into its GeoTIFFs in ``folder`` (atomically)."""
-    import rasterio
-
     from terraseg._io import atomic_path
-    from terraseg.data.source import check_band_count, is_remote, open_source
+    from terraseg.data.source import check_band_count, gdal_env, is_remote, open_source
     from terraseg.predict.api import model_bands
     from terraseg.predict.engine import predict_source
     from terraseg.predict.options import ignore_value
@@ -190,7 +188,7 @@ def predict_block(backend, input_path, folder: Path, block: Block, opts, tile: i
     ignore = ignore_value(meta)
     paths = block_paths(folder, block.index, block_kinds(opts))
     with contextlib.ExitStack() as stack:
-        stack.enter_context(rasterio.Env(GDAL_CACHEMAX=32))
+        stack.enter_context(gdal_env())
         source = stack.enter_context(open_source(input_path if is_remote(input_path) else Path(input_path),
                                                  bands=model_bands(meta, opts.bands)))
         check_band_count(source, meta.in_channels)
