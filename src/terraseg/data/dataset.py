@@ -157,7 +157,7 @@ class SegmentationDataset(Dataset):
         if self.crop is None:
             self.picker = None
         else:
-            sizes = [self.spec.info(s).shape for s in self.samples]  # headers only; masks checked on use
+            sizes = [self._checked_info(s).shape for s in self.samples]
             self.picker = CropPicker(sizes, spec.num_classes, sampling, class_balance,
                                      read_mask=lambda i: self._read(self.samples[i], None)[1])
 
