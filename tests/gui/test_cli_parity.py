@@ -10,10 +10,10 @@ import pytest
 from typer.testing import CliRunner
 
 
-def _cli(model, image: Path, out: Path) -> None:
+def _cli(model, image: Path, out: Path, *extra: str) -> None:
     from terraseg.cli import app
 
-    res = CliRunner().invoke(app, ["predict", str(model), str(image), "--out", str(out)])
+    res = CliRunner().invoke(app, ["predict", str(model), str(image), "--out", str(out), *extra])
     assert res.exit_code == 0, res.output
 
 
@@ -85,3 +85,26 @@ def test_rgba_png_behaves_as_in_the_cli(qtbot, window, errors, tiny_bundle, samp
     assert (classes[alpha == 0] == ignore).all() and (classes[alpha == 255] < 5).all()
     report = json.loads(out["areas"].with_suffix(".json").read_text())
     assert report["nodata_pixels"] == int((alpha == 0).sum())
+
+
+def test_band_selection_in_the_app_matches_the_cli(qtbot, window, errors, tiny_bundle, sample_images, tmp_path):
+    """An RGB+NIR GeoTIFF with an RGB model: refused until bands are chosen, then identical to --bands."""
+    rasterio = pytest.importorskip("rasterio")
+    from rasterio.transform import from_origin
+
+    from terraseg.data.raster import read_raster
+
+    rgb = read_raster(sample_images[0]).astype(np.uint16)
+    nir = (rgb.sum(axis=2) // 3).astype(np.uint16)
+    tif = tmp_path / "rgbn.tif"  # stored as N, R, G, B: the model's bands are 2,3,4
+    with rasterio.open(tif, "w", driver="GTiff", width=rgb.shape[1], height=rgb.shape[0], count=4, dtype="uint16",
+                       crs="EPSG:32640", transform=from_origin(500000.0, 2770000.0, 1.0, 1.0)) as dst:
+        dst.write(np.concatenate([nir[None], np.moveaxis(rgb, -1, 0)]))
+    assert window.open_image(tif) and window.open_model(tiny_bundle)
+    window.quiet_errors = True
+    assert not window.start_prediction()  # 4 bands for a 3-band model, nothing chosen yet
+    assert "4 bands" in window.last_error and "Input bands" in window.last_error
+    assert window.set_bands("2,3,4")
+    _cli(tiny_bundle, tif, tmp_path / "cli", "--bands", "2,3,4")
+    out = _app(qtbot, window, tiny_bundle, tif, tmp_path / "app")
+    _same_outputs(out, tmp_path / "cli", "rgbn", ".tif")

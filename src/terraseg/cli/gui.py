@@ -20,6 +20,8 @@ def gui(
     screenshot: Optional[Path] = typer.Option(None, "--screenshot",
                                               help="With --smoke-test: save a PNG of the window after the run."),
     settings: Optional[Path] = typer.Option(None, "--settings", help="Settings file (INI) instead of the user's."),
+    bands: Optional[str] = typer.Option(None, "--bands", help="Image bands fed to the model, 1-based as in GDAL, "
+                                                              "e.g. 4,3,2 (default: the bands the model was trained on)."),
 ) -> None:
     """Open the desktop app: view an image, segment it with a model, save the results."""
     try:
@@ -32,6 +34,8 @@ def gui(
 
     if smoke_test and (image is None or model is None):
         raise typer.BadParameter("--smoke-test needs an IMAGE and --model")
+    from terraseg.data.source import parse_bands
+
     code = run_app(image, model, smoke_test=smoke_test, settings_path=settings,
-                   screenshot=str(screenshot) if screenshot else None)
+                   screenshot=str(screenshot) if screenshot else None, bands=parse_bands(bands))
     raise typer.Exit(code)

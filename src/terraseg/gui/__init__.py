@@ -19,7 +19,8 @@ from pathlib import Path
 
 
 def run_app(image: str | Path | None = None, model: str | Path | None = None, *, smoke_test: bool = False,
-            settings_path: str | Path | None = None, timeout_s: float = 600.0, screenshot: str | None = None) -> int:
+            settings_path: str | Path | None = None, timeout_s: float = 600.0, screenshot: str | None = None,
+            bands: list[int] | None = None) -> int:
     """Start the app (blocking) and return its exit status."""
     if smoke_test and not os.environ.get("QT_QPA_PLATFORM") and not os.environ.get("DISPLAY") \
             and not os.environ.get("WAYLAND_DISPLAY"):
@@ -44,6 +45,7 @@ def run_app(image: str | Path | None = None, model: str | Path | None = None, *,
 
         settings_path = Path(tempfile.mkdtemp(prefix="terraseg-smoke-")) / "settings.ini"
     win = MainWindow(settings=make_settings(settings_path))
+    win.bands = bands
     status = {"code": 0}
     true_refs = sys.getrefcount(True)
     if smoke_test:

@@ -48,6 +48,7 @@ class MainWindow(OpeningMixin, RunningMixin, ViewingMixin, SavingMixin, QMainWin
         self.run: PredictRun | None = None
         self.last_error: str | None = None
         self.quiet_errors = False  # smoke test: print errors instead of opening a dialog
+        self.bands: list[int] | None = None  # input bands fed to the model (1-based); None: the model's choice
         self._mask_rgb: np.ndarray | None = None  # displayed mask, RGBA at display resolution
         apply_theme(QApplication.instance())
         self.setWindowTitle("terraseg")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from terraseg.errors import TerrasegError
 from terraseg.gui.legend import class_stats
 from terraseg.gui.worker import PredictRun, PredictWorker, RunResult
 
@@ -11,6 +12,28 @@ from terraseg.gui.worker import PredictRun, PredictWorker, RunResult
 class RunningMixin:
     def is_running(self) -> bool:
         return self.run is not None
+
+    def set_bands(self, bands) -> bool:
+        """Input bands for the next runs (``"4,3,2"``, a list, or empty/None for the model's choice)."""
+        from terraseg.data.source import parse_bands
+
+        try:
+            self.bands = parse_bands(bands)
+        except TerrasegError as exc:
+            self.show_error(str(exc), "Input bands")
+            return False
+        self.statusBar().showMessage("input bands: " + (",".join(map(str, self.bands)) if self.bands
+                                                         else "the model's"), 5000)
+        return True
+
+    def choose_bands(self) -> None:
+        from PySide6.QtWidgets import QInputDialog
+
+        current = ",".join(map(str, self.bands)) if self.bands else ""
+        text, ok = QInputDialog.getText(self, "Input bands", "Bands fed to the model, 1-based (e.g. 4,3,2); "
+                                        "empty: the bands the model was trained on", text=current)
+        if ok:
+            self.set_bands(text)
 
     def start_prediction(self) -> bool:
         """Start a run in the worker thread; ignored (returns False) while one is running."""
@@ -23,12 +46,17 @@ class RunningMixin:
             self.show_error("Open a model first (a bundle folder, bundle.json, model.safetensors or .onnx file).")
             return False
         m, d = self.model_doc.meta, self.image_doc
-        if getattr(m, "band_indexes", None) is None and d.bands != m.in_channels:
-            self.show_error(f"{d.path}: the image has {d.bands} band{'s' if d.bands != 1 else ''} but the model "
-                            f"expects {m.in_channels}", "Wrong band count")
+        chosen = self.bands or getattr(m, "band_indexes", None)
+        count = len(chosen) if chosen else d.bands
+        if count != m.in_channels or (chosen and max(chosen) > d.bands):
+            picked = f" (bands {','.join(map(str, chosen))} chosen)" if chosen else ""
+            self.show_error(f"{d.path}: the image has {d.bands} band{'s' if d.bands != 1 else ''}{picked} but the "
+                            f"model expects {m.in_channels}; choose them with Run → Input bands…", "Wrong band count")
             return False
         self.clear_result()
-        worker = PredictWorker(d, self.model_doc)
+        from terraseg.predict.options import PredictOptions
+
+        worker = PredictWorker(d, self.model_doc, PredictOptions(bands=self.bands))
         worker.progress.connect(self._on_progress)
         worker.stage.connect(self._on_stage)
         worker.finished.connect(self._on_finished)

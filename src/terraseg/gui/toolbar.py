@@ -29,6 +29,8 @@ def build_actions(win) -> None:
     win.act_open_model = _action(win, "Open model…", win.choose_model, "Ctrl+M",
                                        "Open a model bundle or an ONNX file")
     win.act_predict = _action(win, "Predict", win.start_prediction, "Ctrl+R", "Segment the image")
+    win.act_bands = _action(win, "Input bands…", win.choose_bands, None,
+                            "Image bands fed to the model, 1-based as in GDAL (e.g. 4,3,2), like --bands")
     win.act_cancel = _action(win, "Cancel", win.cancel_prediction, "Esc", "Stop the running prediction")
     win.act_save_all = _action(win, "Save all results…", win.choose_save_all, S.Save,
                                      "Save class raster, colour mask, overlay, polygons and areas to a folder")
@@ -138,6 +140,7 @@ def build_menus(win) -> None:
     f.addAction(win.act_quit)
     r = mb.addMenu("&Run")
     r.addAction(win.act_predict)
+    r.addAction(win.act_bands)
     r.addAction(win.act_cancel)
     v = mb.addMenu("&View")
     for a in win.act_layer.values():
