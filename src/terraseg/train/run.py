@@ -70,6 +70,26 @@ def _class_weights(cfg: dict, spec, samples: Sequence) -> list[float] | None:
     return list(stats.class_weights)
 
 
+def training_resolution(spec, samples: Sequence, most: int = 16) -> float | None:
+    """The ground sampling distance (metres per pixel) of the training images, from their GeoTIFF
+    transforms and the one ground-area rule (``terraseg.predict.ground``): the median over up to
+    ``most`` georeferenced images, ``None`` when none is georeferenced (then the dataset YAML's
+    ``resolution:`` is the only source)."""
+    import math
+
+    from terraseg.predict.ground import GroundArea
+
+    gsd = []
+    for sample in list(samples)[:most]:
+        info = spec.info(sample)
+        if info.crs is None or info.transform is None:
+            continue
+        area = GroundArea(info.transform, info.crs, info.width, info.height).mean_pixel_m2()
+        if area:
+            gsd.append(math.sqrt(area))
+    return float(sorted(gsd)[len(gsd) // 2]) if gsd else None
+
+
 def _check_labelled(spec, samples: Sequence, role: str, where) -> None:
     """Fail early when no mask of ``samples`` has a labelled pixel (stops at the first that has one)."""
     for s in samples:
@@ -190,6 +210,7 @@ def _train(cfg: dict, run_dir: Path, ckpt: Path | None, callbacks: Sequence[Any]
     run_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(run_dir / "config.yaml", dump_config(cfg))
     mean, std = dm.norm_for_bundle()
+    resolution = spec.resolution if spec.resolution is not None else training_resolution(spec, train_samples)
 
     def make_meta(metrics: dict) -> BundleMeta:
         return BundleMeta(
@@ -197,7 +218,7 @@ def _train(cfg: dict, run_dir: Path, ckpt: Path | None, callbacks: Sequence[Any]
             num_classes=spec.num_classes, classes=list(spec.class_names),
             colors=[list(map(int, c)) for c in spec.colors], ignore_index=int(spec.ignore_index),
             mean=mean, std=std, tile_size=int(cfg["data"]["crop_size"]), metrics=metrics,
-            band_indexes=spec.band_indexes, resolution=spec.resolution,
+            band_indexes=spec.band_indexes, resolution=resolution,
             extra={"dataset": spec.name, "run_dir": str(run_dir), "train_images": len(train_samples),
                    "val_images": len(val_samples), "loss": cfg["loss"]["terms"]},
         )
