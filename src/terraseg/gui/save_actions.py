@@ -38,18 +38,14 @@ class SavingMixin:
         if self.result is None:
             self.show_error("Nothing to save yet: run a prediction first.")
             return None
-        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-        try:
+        out = None
+
+        def write() -> None:
+            nonlocal out
             out = saving.save(kind, Path(path), self._save_context())
-        except TerrasegError as exc:
-            QApplication.restoreOverrideCursor()
-            self.show_error(str(exc), "Cannot save")
+
+        if not self._saving(write, f"{path}: cannot write the file"):
             return None
-        except OSError as exc:
-            QApplication.restoreOverrideCursor()
-            self.show_error(f"{path}: cannot write the file ({exc.strerror or exc})", "Cannot save")
-            return None
-        QApplication.restoreOverrideCursor()
         self._remember_dir("save_dir", out)
         self.statusBar().showMessage(f"Saved {out}", 6000)
         return out
@@ -62,25 +58,37 @@ class SavingMixin:
             return {}
         folder = Path(folder)
         out: dict[str, Path] = {}
-        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-        try:
+
+        def write() -> None:
             ctx = self._save_context()
             for kind, path in saving.output_files(folder, self.image_doc).items():
                 if kind == "polygons" and not saving.can_save_polygons():
                     continue
                 out[kind] = saving.save(kind, path, ctx)
-        except TerrasegError as exc:
-            QApplication.restoreOverrideCursor()
-            self.show_error(str(exc), "Cannot save")
+
+        if not self._saving(write, f"{folder}: cannot write the results"):
             return out
-        except OSError as exc:
-            QApplication.restoreOverrideCursor()
-            self.show_error(f"{folder}: cannot write the results ({exc.strerror or exc})", "Cannot save")
-            return out
-        QApplication.restoreOverrideCursor()
         self.settings.setValue("paths/save_dir", str(folder))
         self.statusBar().showMessage(f"Saved {len(out)} files to {folder}", 6000)
         return out
+
+    def _saving(self, write, os_problem: str) -> bool:
+        """Run ``write()`` under a wait cursor; a failure becomes one error dialog (after the cursor is
+        restored) and ``False``."""
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            write()
+        except TerrasegError as exc:
+            error = str(exc)
+        except OSError as exc:
+            error = f"{os_problem} ({exc.strerror or exc})"
+        else:
+            error = None
+        finally:
+            QApplication.restoreOverrideCursor()
+        if error is not None:
+            self.show_error(error, "Cannot save")
+        return error is None
 
     def _save_context(self):
         from terraseg.gui.saving import SaveContext
