@@ -61,8 +61,7 @@ class ImageDoc:
         ground = GroundArea(self.transform, self.crs, self.width, self.height)
         if not ground.georeferenced:
             return None
-        rows = ground.row_areas(0, self.height)  # the one earth model of the area reports
-        return float(np.sum(rows)) * self.width
+        return ground.mean_pixel_m2() * self.width * self.height  # the one earth model of the area reports
 
 
 def open_image(path: str | Path, max_side: int = PREVIEW_MAX_SIDE) -> ImageDoc:

@@ -20,6 +20,8 @@ pyproj is imported inside the functions.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 # Planar areas are used only when the areal scale factor is this close to 1 everywhere in the scene
@@ -205,6 +207,13 @@ class GroundArea:
                 area -= abs(geod.polygon_area_perimeter(*hole.xy)[0])
             out[i] = area
         return out
+
+
+def ground_resolution(transform, crs, width: int, height: int) -> float | None:
+    """Metres per pixel of a scene: the square root of its mean ground pixel area (``None`` without
+    ground units). Used for the bundle's training resolution and the scene's, so they compare."""
+    mean = GroundArea(transform, crs, width, height).mean_pixel_m2()
+    return math.sqrt(mean) if mean else None
 
 
 def pixel_areas(transform, crs, width: int, height: int, rows=None) -> np.ndarray | None:

@@ -13,7 +13,6 @@ temporary GeoTIFF; that file is then read back through a ``WarpedVRT`` on the in
 
 from __future__ import annotations
 
-import math
 import shutil
 import tempfile
 import warnings
@@ -30,12 +29,11 @@ STRIP_ROWS = 256
 
 def ground_resolution(source) -> float | None:
     """Metres per pixel of a georeferenced source (``None`` when it has no ground units)."""
-    from terraseg.predict.ground import GroundArea
+    from terraseg.predict import ground
 
     if not source.georeferenced:
         return None
-    mean = GroundArea(source.transform, source.crs, source.width, source.height).mean_pixel_m2()
-    return math.sqrt(mean) if mean else None
+    return ground.ground_resolution(source.transform, source.crs, source.width, source.height)
 
 
 def resolution_ratio(source, meta) -> float | None:

@@ -75,18 +75,16 @@ def training_resolution(spec, samples: Sequence, most: int = 16) -> float | None
     transforms and the one ground-area rule (``terraseg.predict.ground``): the median over up to
     ``most`` georeferenced images, ``None`` when none is georeferenced (then the dataset YAML's
     ``resolution:`` is the only source)."""
-    import math
-
-    from terraseg.predict.ground import GroundArea
+    from terraseg.predict.ground import ground_resolution
 
     gsd = []
     for sample in list(samples)[:most]:
         info = spec.info(sample)
         if info.crs is None or info.transform is None:
             continue
-        area = GroundArea(info.transform, info.crs, info.width, info.height).mean_pixel_m2()
-        if area:
-            gsd.append(math.sqrt(area))
+        metres = ground_resolution(info.transform, info.crs, info.width, info.height)
+        if metres:
+            gsd.append(metres)
     return float(sorted(gsd)[len(gsd) // 2]) if gsd else None
 
 
