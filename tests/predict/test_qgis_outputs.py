@@ -13,8 +13,9 @@ import rasterio
 import rasterio.shutil
 from rasterio.transform import from_origin
 
-from terraseg.predict.outputs import (COLOR_PROFILE, BandColorizer, class_colormap, geotiff_profile, tag_classes,
-                                      to_cog, write_category_names, write_qml)
+from terraseg.data.raster import geotiff_profile
+from terraseg.predict.outputs import (COLOR_PROFILE, BandColorizer, class_colormap, tag_classes, to_cog,
+                                      write_category_names, write_qml)
 
 NAMES = ["water", "road & path", "building <new>"]
 COLORS = [(0, 0, 255), (128, 128, 128), (200, 30, 30)]

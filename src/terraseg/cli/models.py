@@ -32,9 +32,8 @@ def _parse_options(items: Optional[List[str]]) -> dict:
 
 
 def _count_row(name: str, size: int, in_channels: int, num_classes: int, options: dict):
-    from terraseg import models
-    from terraseg.models.complexity import count_flops
     from terraseg.errors import ModelError
+    from terraseg.models.complexity import count_flops
 
     try:
         params, flops = count_flops(name, size=size, in_channels=in_channels, num_classes=num_classes, **options)
@@ -62,7 +61,6 @@ def list_command(
     from rich.table import Table
 
     from terraseg import models
-    from terraseg.models.complexity import count_flops
 
     rows = []
     names = list(models.REGISTRY) + (models.smp_architectures() if smp else [])

@@ -176,9 +176,6 @@ def colorize_masks(spec, inputs: Iterable[str | Path] | None, out_dir: str | Pat
     the masks of ``spec`` (which must then describe index masks). Values without a class get the
     first ignore colour (black by default) and are counted in the report.
     """
-    from terraseg._progress import track
-    from terraseg.data.raster import write_raster
-
     spec = _as_spec(spec)
     out = Path(out_dir)
     if inputs is None:

@@ -22,7 +22,7 @@ import json
 
 import numpy as np
 
-from terraseg.data.raster import BLOCK, geotiff_profile  # noqa: F401  (one GeoTIFF profile)
+from terraseg.data.raster import BLOCK
 
 
 def class_colormap(colors) -> dict[int, tuple[int, int, int, int]]:

@@ -134,7 +134,8 @@ class _RasterSink(Sink):
         import rasterio
         from rasterio.errors import NotGeoreferencedWarning
 
-        from terraseg.predict.outputs import RowWriter, geotiff_profile
+        from terraseg.data.raster import geotiff_profile
+        from terraseg.predict.outputs import RowWriter
 
         profile = geotiff_profile(run.width, run.height, self.count, self.dtype, run.crs, run.transform,
                                   self._nodata())
