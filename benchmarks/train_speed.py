@@ -3,7 +3,9 @@
 
 * ``model_only``: forward, loss, backward and AdamW step on one batch kept in memory (no data
   loading), for fp32 and bf16 autocast, each in the contiguous and the channels-last layout. Rounds alternate
-  between the variants so that a change in machine load hits them alike; the best round counts.
+  between the variants (the full step takes its turn in each round) so that a change in machine
+  load hits them alike. Every variant reports the median step time of all its rounds (the mean
+  too): the same statistic for the model alone and the full step.
 * ``full_step``: ``terraseg.train.train`` itself (cropping the real images, augmentation, loss,
   metrics, logging) with the precision ``trainer.precision: auto`` resolves to on this machine,
   timed between training batches in the steady state: every image is first decoded into the
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -33,8 +36,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DUBAI = ROOT / "examples" / "dubai.yaml"
 
 
-def model_only(module, x, y, precision: str, channels_last: bool, steps: int) -> float:
-    """Seconds per optimizer step of ``module``'s model and loss on the batch ``(x, y)``."""
+def model_only(module, x, y, precision: str, channels_last: bool, steps: int) -> list[float]:
+    """Seconds of each optimizer step of ``module``'s model and loss on the batch ``(x, y)``."""
     import torch
 
     model = module.model.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
@@ -50,12 +53,12 @@ def model_only(module, x, y, precision: str, channels_last: bool, steps: int) ->
         loss.backward()
         opt.step()
         times.append(time.perf_counter() - t)
-    return min(times[1:])  # the first step pays one-time allocations
+    return times[1:]  # the first step pays one-time allocations
 
 
-def full_step(overrides: list[str], warmup: int, steps: int) -> tuple[float, str, float]:
-    """Seconds per step of a real ``terraseg.train`` run, the precision it used, and the seconds
-    one image took to decode (once per loading process)."""
+def full_step(overrides: list[str], warmup: int, steps: int) -> tuple[list[float], str, float]:
+    """Seconds of each step of a real ``terraseg.train`` run (batch end to batch end), the precision
+    it used, and the seconds one image took to decode (once per loading process)."""
     import lightning.pytorch as pl
 
     from terraseg.train.run import train
@@ -82,7 +85,7 @@ def full_step(overrides: list[str], warmup: int, steps: int) -> tuple[float, str
 
     train(None, overrides + [f"trainer.max_steps={warmup + steps}"], callbacks=[Clock()])
     span = stamps[warmup:]
-    return (span[-1] - span[0]) / max(1, len(span) - 1), precision[0], decode[0]
+    return [b - a for a, b in zip(span, span[1:])], precision[0], decode[0]
 
 
 def main(argv=None) -> int:
@@ -127,25 +130,34 @@ def main(argv=None) -> int:
     y = torch.randint(0, spec.num_classes, (args.batch, args.crop, args.crop))
     variants = {"fp32": ("fp32", False), "fp32_channels_last": ("fp32", True), "bf16": ("bf16", False),
                 "bf16_channels_last": ("bf16", True)}
-    best = {k: float("inf") for k in variants}
+    times: dict[str, list[float]] = {k: [] for k in variants}
+    full_times: list[float] = []
     load_before = os.getloadavg()
-    for _ in range(args.rounds):
+    for r in range(args.rounds):
         for name, (prec, cl) in variants.items():
-            best[name] = min(best[name], model_only(module, x, y, prec, cl, args.steps))
-    full_s, full_precision, decode_s = full_step(overrides + [f"output.name=speed-{os.getpid()}"], warmup=args.warmup,
-                                       steps=args.steps * args.rounds)
+            times[name] += model_only(module, x, y, prec, cl, args.steps)
+        # the full step takes its turn in every round, so that load changes hit it like the rest
+        t, full_precision, decode_s = full_step(overrides + [f"output.name=speed-{os.getpid()}-{r}"],
+                                                warmup=args.warmup, steps=args.steps)
+        full_times += t
+    per_step = {k: statistics.median(v) for k, v in times.items()}
+    full_s = statistics.median(full_times)
     layout = "_channels_last" if cfg["trainer"]["channels_last"] else ""
     auto_variant = ("bf16" if "bf16" in full_precision else "fp32") + layout
     result = {
         "model": args.model, "options": args.options, "crop": args.crop, "batch": args.batch, "dataset": dataset,
         "threads": torch.get_num_threads(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "bf16_native": cpu_bf16_supported(), "full_step_precision": full_precision, "workers": args.workers,
-        "model_only_steps_per_s": {k: round(1 / v, 4) for k, v in best.items()},
-        "full_step_steps_per_s": round(1 / full_s, 4), "full_step_variant": auto_variant,
+        "statistic": "median step time of all rounds (mean in *_mean)", "steps_timed": len(full_times),
+        "model_only_steps_per_s": {k: round(1 / v, 4) for k, v in per_step.items()},
+        "model_only_steps_per_s_mean": {k: round(1 / statistics.mean(v), 4) for k, v in times.items()},
+        "full_step_steps_per_s": round(1 / full_s, 4),
+        "full_step_steps_per_s_mean": round(1 / statistics.mean(full_times), 4), "full_step_variant": auto_variant,
         "decode_seconds_per_image": round(decode_s, 3),
-        "full_vs_model_only": round(best[auto_variant] / full_s, 3),
-        "bf16_vs_fp32": round(best["fp32"] / best["bf16"], 3),
-        "channels_last_vs_contiguous": round(best["fp32"] / best["fp32_channels_last"], 3),
+        "full_vs_model_only": round(per_step[auto_variant] / full_s, 3),
+        "full_vs_model_only_mean": round(statistics.mean(times[auto_variant]) / statistics.mean(full_times), 3),
+        "bf16_vs_fp32": round(per_step["fp32"] / per_step["bf16"], 3),
+        "channels_last_vs_contiguous": round(per_step["fp32"] / per_step["fp32_channels_last"], 3),
         "load_average_before": [round(v, 2) for v in load_before],
         "load_average_after": [round(v, 2) for v in os.getloadavg()],
     }
