@@ -150,6 +150,23 @@ def test_vector_output_has_one_feature_per_region_with_class(tmp_path, fmt):
     assert (minx, maxy) == pytest.approx((1000.0 + 5 * 2.0, 5000.0 - 5 * 2.0))
 
 
+@pytest.mark.parametrize("fmt, layer", [("gpkg", "classes"), ("geojson", "vec.classes")])
+def test_vector_layer_is_named_after_the_output_not_its_temporary(tmp_path, fmt, layer):
+    import fiona
+    from terraseg.predict.vectorize import vectorize
+
+    cls, _ = class_map_image(40, 50)
+    first, second = tmp_path / f"vec.classes.{fmt}", tmp_path / "again" / f"vec.classes.{fmt}"
+    second.parent.mkdir()
+    for path in (first, second):
+        vectorize(cls, path, make_meta().classes)
+    assert fiona.listlayers(first) == [layer]
+    assert [p.name for p in tmp_path.iterdir() if p.is_file()] == [first.name]  # no temporary left
+    if fmt == "geojson":  # the same regions give the same bytes, wherever and whenever written
+        assert json.loads(first.read_text())["name"] == layer
+        assert first.read_bytes() == second.read_bytes()
+
+
 def test_vector_keeps_small_regions_without_min_area(tmp_path):
     from terraseg.predict.vectorize import polygons
 

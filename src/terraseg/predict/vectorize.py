@@ -102,8 +102,8 @@ def vectorize(classes: np.ndarray, out_path: str | Path, class_names, transform=
     with atomic_path(out_path) as tmp:
         tmp.unlink()  # the drivers want to create the file themselves
         kwargs = {"crs_wkt": crs.to_wkt()} if crs is not None else {}
-        if fmt == "gpkg":
-            kwargs["layer"] = "classes"
+        # the layer name QGIS shows: GeoJSON takes it from the file name, which is the temporary's
+        kwargs["layer"] = "classes" if fmt == "gpkg" else out_path.stem
         with fiona.open(tmp, "w", driver=DRIVERS[fmt], schema=SCHEMA, **kwargs) as dst:
             batch = []
             for poly, cid, name, area, px in polygons(classes, class_names, transform, min_area, simplify,
