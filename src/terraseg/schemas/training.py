@@ -75,7 +75,8 @@ class Loss(Strict):
     terms: dict[str, Annotated[Float, Field(ge=0)]] = Field(
         {"ce": 1.0, "dice": 0.5}, description="weighted sum of losses: {ce, focal, dice, lovasz, tanimoto: weight}")
     class_weights: Literal["auto"] | list[Annotated[Float, Field(ge=0)]] | None = Field(
-        None, description="null, 'auto' (median-frequency) or one weight per class (ce, focal, dice)")
+        "auto", description="'auto' (median-frequency weights from the training masks), null (none) or one weight "
+                            "per class (ce, focal, dice)")
     label_smoothing: Fraction = Field(0.0, description="cross-entropy label smoothing")
     focal_gamma: Annotated[Float, Field(ge=0)] = Field(2.0, description="focal loss gamma")
     tanimoto_class_weights: bool = Field(True, description="Tanimoto: weight classes by 1/volume² (ResUNet-a paper)")
