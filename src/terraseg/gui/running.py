@@ -45,8 +45,10 @@ class RunningMixin:
         if self.model_doc is None:
             self.show_error("Open a model first (a bundle folder, bundle.json, model.safetensors or .onnx file).")
             return False
+        from terraseg.predict.api import model_bands
+
         m, d = self.model_doc.meta, self.image_doc
-        chosen = self.bands or getattr(m, "band_indexes", None)
+        chosen = model_bands(m, self.bands)  # the CLI's rule: the chosen bands, else the bundle's
         count = len(chosen) if chosen else d.bands
         if count != m.in_channels or (chosen and max(chosen) > d.bands):
             picked = f" (bands {','.join(map(str, chosen))} chosen)" if chosen else ""

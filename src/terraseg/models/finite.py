@@ -39,9 +39,7 @@ def check_finite_file(weights: str | Path) -> None:
     """``check_finite`` on a safetensors file, read with numpy (no torch import); tensors numpy cannot
     hold (bf16) are left to the loader's own check."""
     import numpy as np
-    from safetensors import safe_open
-
-    from safetensors import SafetensorError
+    from safetensors import SafetensorError, safe_open
 
     from terraseg.errors import ModelError, first_line
 
