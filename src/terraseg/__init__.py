@@ -10,7 +10,8 @@ from terraseg.errors import TerrasegError  # noqa: E402,F401
 
 # Convenience API on the fastest correct backend (backend="auto", see terraseg.runtime); imported
 # on first use so that ``import terraseg`` stays light.
-_LAZY = {"predict_file": "terraseg.runtime", "predict_array": "terraseg.runtime", "load_backend": "terraseg.runtime"}
+_LAZY = {"predict_file": "terraseg.runtime", "predict_array": "terraseg.runtime", "load_backend": "terraseg.runtime",
+         "load_model": "terraseg.runtime"}
 
 
 def __getattr__(name: str):

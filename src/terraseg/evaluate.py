@@ -46,9 +46,9 @@ def _peek_meta(model, backend: str = "auto"):
     from terraseg.bundle import Bundle, is_onnx_model, read_meta
 
     if isinstance(model, (str, Path)):
-        path = Path(model)
-        if not path.exists():
-            raise ModelError("model file not found (expected a bundle folder or an exported .onnx file)", path)
+        from terraseg.pretrained import resolve_model
+
+        path = resolve_model(model)
         if backend not in ("auto", "torch", "onnx"):
             raise ConfigError(f"unknown backend {backend!r}; choose torch, onnx or auto")
         is_onnx = is_onnx_model(path)
@@ -126,8 +126,12 @@ def select_samples(spec, split: str | None = "test", split_file: str | Path | No
 
 
 def default_out_dir(model_path: Path | None, spec, split: str | None) -> Path:
-    """Where ``terraseg evaluate`` writes by default: ``eval-<data set>-<split>`` beside the model."""
-    base = model_path.parent if model_path is not None else Path.cwd()
+    """Where ``terraseg evaluate`` writes by default: ``eval-<data set>-<split>`` beside the model
+    (in the current folder for a built-in model: the installed package is no place for results)."""
+    from terraseg.pretrained import PACKAGE_DIR
+
+    builtin = model_path is not None and model_path.resolve().parent == PACKAGE_DIR
+    base = model_path.parent if model_path is not None and not builtin else Path.cwd()
     return base / f"eval-{spec.name}-{split or 'all'}"
 
 

@@ -32,7 +32,7 @@ import numpy as np
 from terraseg.errors import ConfigError, ModelError, first_line
 from terraseg.predict.backends import BACKENDS, PRECISIONS
 
-__all__ = ["load_backend", "check_choices", "predict_file", "predict_array", "BACKENDS", "PRECISIONS", "CHOICES"]
+__all__ = ["load_model", "load_backend", "check_choices", "predict_file", "predict_array", "BACKENDS", "PRECISIONS", "CHOICES"]
 
 # What the options accept: a backend or precision, or auto.
 CHOICES = {"backend": BACKENDS + ("auto",), "precision": PRECISIONS + ("auto",)}
@@ -92,9 +92,9 @@ def load_backend(model, backend: str = "auto", device: str = "cpu", precision: s
             raise ConfigError("an in-memory Bundle has no folder to export; save it or use the torch backend")
         else:  # an in-memory model: torch is what the caller holds
             return _torch(model, device, precision, calibration, cache_dir)
-    path = Path(model)
-    if not path.exists():
-        raise ModelError("model not found (expected a bundle folder or an exported .onnx file)", path)
+    from terraseg.pretrained import resolve_model
+
+    path = resolve_model(model)  # a path, or a built-in model's packaged bundle
     if _is_onnx(path):
         if backend == "torch":
             raise ConfigError("this is an ONNX model; use the onnx backend (or a bundle folder for torch)", path)
@@ -125,6 +125,15 @@ def load_backend(model, backend: str = "auto", device: str = "cpu", precision: s
         runner = _torch(path, device, precision, calibration, cache_dir)
         runner.origin = f"fallback: {reason}" + (f"; {runner.origin}" if runner.origin else "")
         return runner
+
+
+def load_model(model, backend: str = "auto", device: str = "cpu", precision: str = "fp32", **kwargs):
+    """A ready-to-run model from a built-in name (``"dubai-landcover"``, see ``terraseg models
+    pretrained``), a bundle folder or an ``.onnx`` file: :func:`load_backend` under the name users look
+    for. The result goes to :func:`predict_array` / :func:`predict_file`; for the torch module itself,
+    ``terraseg.bundle.load_bundle(terraseg.pretrained.resolve_model(name)).model``.
+    """
+    return load_backend(model, backend, device, precision, **kwargs)
 
 
 def _reason(exc: BaseException) -> str:
@@ -159,6 +168,13 @@ def _onnx_of_bundle(path: Path, device: str, precision: str, calibration, cache_
     import onnxruntime  # noqa: F401  (missing: say so before a slow export)
 
     from terraseg.export.cache import exported_copy
+    from terraseg.pretrained import int8_onnx
+
+    shipped = int8_onnx(path) if precision == "int8" else None
+    if shipped is not None:  # a built-in model ships its calibrated int8 file: no export, no calibration
+        runner = _onnx(shipped, device, precision, calibration, cache_dir)
+        runner.origin = f"int8 file shipped with {path.name}"
+        return runner
 
     runner = _onnx(exported_copy(path, cache_dir), device, precision, calibration, cache_dir)
     note = f"cached ONNX export of {path.name}"

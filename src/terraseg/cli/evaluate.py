@@ -31,7 +31,8 @@ def metrics_tables(result: dict):
 
 @app.command("evaluate")
 def evaluate_command(
-    model: Path = typer.Argument(..., help="Model bundle folder (torch) or exported .onnx file."),
+    model: Path = typer.Argument(..., help="Model bundle folder (torch), exported .onnx file, or a built-in model name "
+                                                  "(`terraseg models pretrained`, e.g. dubai-landcover)."),
     data: Path = typer.Option(..., "--data", "-d", help="Dataset description YAML."),
     split: str = typer.Option("test", "--split", help="List of the split file to evaluate (train, val, test, "
                                                        "holdout), or 'all' for every labelled image."),

@@ -12,7 +12,8 @@ from terraseg.cli import app
 
 @app.command("export")
 def export_command(
-    bundle: Path = typer.Argument(..., help="Model bundle folder (bundle.json + model.safetensors)."),
+    bundle: str = typer.Argument(..., help="Model bundle folder (bundle.json + model.safetensors) or a built-in "
+                                           "model name (`terraseg models pretrained`)."),
     onnx: Path = typer.Option(..., "--onnx", help="ONNX file to write (dynamic batch, height, width)."),
     opset: int = typer.Option(18, "--opset", help="ONNX opset version."),
     int8: Optional[Path] = typer.Option(None, "--int8", help="Also write a statically quantised int8 copy here."),
@@ -31,6 +32,9 @@ def export_command(
     from terraseg._io import check_output
     from terraseg.errors import TerrasegError
     from terraseg.export import export_info, export_onnx
+    from terraseg.pretrained import resolve_model
+
+    bundle = resolve_model(bundle)
 
     if int8 is not None and int8.suffix.lower() != ".onnx":
         raise TerrasegError("int8 output file must end in .onnx", int8)

@@ -14,7 +14,8 @@ from terraseg.cli import app
 def gui(
     image: Optional[Path] = typer.Argument(None, help="Image to open (JPG, PNG, TIFF, GeoTIFF)."),
     model: Optional[Path] = typer.Option(None, "--model", "-m",
-                                         help="Model: bundle folder, bundle.json, model.safetensors or .onnx."),
+                                         help="Model: bundle folder, bundle.json, model.safetensors, .onnx or a built-in "
+                                                              "model name (e.g. dubai-landcover)."),
     smoke_test: bool = typer.Option(False, "--smoke-test",
                                     help="Open IMAGE and --model, predict, print the legend and exit."),
     screenshot: Optional[Path] = typer.Option(None, "--screenshot",

@@ -144,3 +144,62 @@ def encoders_command(
         names = [n for n in encoder_names() if not contains or contains.lower() in n.lower()]
     for n in names:
         typer.echo(n)
+
+
+@models_app.command("pretrained")
+def pretrained_command(
+    name: Optional[str] = typer.Argument(None, help="Show only this built-in model's card."),
+    brief: bool = typer.Option(False, "--brief", help="One line per model, no card."),
+) -> None:
+    """List the built-in models (shipped inside terraseg, no download) with their model cards.
+
+    Use a name wherever a model is expected: `terraseg predict dubai-landcover IMAGE --out DIR`,
+    `terraseg evaluate`, `terraseg export`, `terraseg gui --model`, `model.init_from` in a training
+    config, `terraseg.load_model(name)` in Python.
+    """
+    from rich.console import Console
+    from rich.markdown import Markdown
+
+    from terraseg import pretrained
+    from terraseg.bundle import read_meta
+
+    console = Console()
+    chosen = [pretrained.folder(name).name] if name else pretrained.names()
+    for model_name in chosen:
+        folder = pretrained.folder(model_name)
+        meta = read_meta(folder)
+        miou = meta.metrics.get("test_miou") if isinstance(meta.metrics, dict) else None
+        score = f", held-out mIoU {miou:.3f}" if isinstance(miou, (int, float)) else ""
+        console.print(f"[bold]{model_name}[/]: {meta.architecture}, {meta.in_channels} bands, "
+                      f"{meta.num_classes} classes ({', '.join(meta.classes)}){score}", highlight=False, soft_wrap=True)
+        int8 = pretrained.int8_onnx(folder)
+        console.print(f"  bundle: {folder}", highlight=False, soft_wrap=True)
+        if int8 is not None:
+            console.print(f"  int8 ONNX (Deepness / QGIS): {int8}", highlight=False, soft_wrap=True)
+        if not brief:
+            console.print(Markdown(pretrained.card_text(model_name)))
+
+
+@models_app.command("sample-scene")
+def sample_scene_command(
+    out: str = typer.Option(..., "--out", help="Folder to copy the scene into (created if missing)."),
+) -> None:
+    """Copy the shipped real scene (a CC0 Dubai satellite image and its colour mask) into OUT.
+
+    Writes OUT/dubai-scene.jpg and OUT/dubai-scene-mask.png: an image the built-in model never saw in
+    training, to try `terraseg predict dubai-landcover OUT/dubai-scene.jpg --out maps`.
+    """
+    import shutil
+    from pathlib import Path
+
+    from terraseg._io import atomic_path, check_output
+    from terraseg.pretrained import sample_scene
+
+    folder = Path(out)
+    check_output(folder, "folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    for src in sample_scene():
+        with atomic_path(folder / src.name) as tmp:
+            shutil.copyfile(src, tmp)
+        typer.echo(f"wrote {folder / src.name}")
+    typer.echo("source: Dubai aerial imagery (MBRSC, labelled by Humans in the Loop), CC0 1.0 public domain")

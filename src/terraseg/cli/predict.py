@@ -12,7 +12,8 @@ from terraseg.cli import app
 
 @app.command("predict")
 def predict_command(
-    model: Path = typer.Argument(..., help="Model bundle folder (torch) or exported .onnx file."),
+    model: Path = typer.Argument(..., help="Model bundle folder (torch), exported .onnx file, or a built-in model name "
+                                                  "(`terraseg models pretrained`, e.g. dubai-landcover)."),
     inputs: List[str] = typer.Argument(..., help="Image files (JPG/PNG/TIFF/GeoTIFF), folders or globs."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
     tile_size: Optional[int] = typer.Option(None, "--tile-size", help="Tile size in pixels (default: the bundle's)."),

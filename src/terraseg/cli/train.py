@@ -98,6 +98,8 @@ def train_command(
         raise
     if not result.is_global_zero:
         return
+    if result.init_from:
+        typer.echo(result.init_from)
     typer.echo(f"run directory: {result.run_dir}")
     if result.bundle_path is not None:
         m = result.metrics

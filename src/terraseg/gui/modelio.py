@@ -62,10 +62,10 @@ class ModelDoc:
 
 def open_model(path: str | Path) -> ModelDoc:
     """Open a bundle or an ONNX file; raises ``ModelError`` with one sentence if it is not a model."""
-    path = Path(path)
-    if not path.exists():
-        raise ModelError("model file not found", path)
     from terraseg.bundle import is_onnx_model
+    from terraseg.pretrained import resolve_model
+
+    path = resolve_model(path)
 
     if is_onnx_model(path):
         from terraseg.runtime import load_backend

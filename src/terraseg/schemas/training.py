@@ -69,6 +69,11 @@ class ModelSection(Strict):
     name: str = Field("unet", min_length=1, description="model registry name (`terraseg models list`)")
     options: Annotated[dict[str, Any], BeforeValidator(_mapping_or_empty)] = Field(
         default_factory=dict, description="keyword options for the model builder")
+    init_from: str | None = Field(
+        None, min_length=1,
+        description="start from the weights of a bundle folder or a built-in model (e.g. dubai-landcover): every "
+                    "weight whose name and shape match is loaded, the rest (a head for other classes) starts fresh; "
+                    "model.name and model.options then default to that model's")
 
 
 class Loss(Strict):

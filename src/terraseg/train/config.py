@@ -152,10 +152,32 @@ def load_config(path: str | Path | dict | None = None, overrides: Iterable[str] 
         if isinstance(cfg[sec][key], str):
             cfg[sec][key] = str(Path.cwd() / Path(cfg[sec][key]).expanduser()) \
                 if not Path(cfg[sec][key]).expanduser().is_absolute() else str(Path(cfg[sec][key]).expanduser())
+    _init_from_defaults(cfg, user, origin, base_dir)
     if require_dataset and not cfg["data"]["dataset"]:
         raise ConfigError("key 'data.dataset': missing; give the dataset description YAML "
                           "(e.g. data.dataset=DATA.yaml)", where("data.dataset"))
     return cfg
+
+
+def _init_from_defaults(cfg: dict[str, Any], user: dict, origin: dict, base_dir: Path) -> None:
+    """``model.init_from``: a relative path in the file is relative to the file (a built-in name stays a
+    name), and ``model.name`` / ``model.options`` that neither the file nor an override gives are the
+    source model's, so ``init_from: dubai-landcover`` alone fine-tunes that architecture."""
+    ref = cfg["model"].get("init_from")
+    if not ref:
+        return
+    relative = base_dir / Path(ref).expanduser()
+    if not Path(ref).expanduser().is_absolute() and relative.exists():
+        cfg["model"]["init_from"] = ref = str(relative.resolve())
+    from terraseg.train.init_from import source_meta
+
+    meta, _ = source_meta(ref)
+    given = user.get("model") if isinstance(user.get("model"), dict) else {}
+    overridden = {k.split(".")[1] for k in origin if k.startswith("model.") and k.count(".") >= 1}
+    if "name" not in given and "name" not in overridden:
+        cfg["model"]["name"] = meta.architecture
+        if "options" not in given and "options" not in overridden:
+            cfg["model"]["options"] = dict(meta.options)
 
 
 def dump_config(cfg: dict[str, Any], comments: bool = False) -> str:

@@ -174,15 +174,17 @@ def _holdout(spec, items: list, fraction: float, seed: int) -> tuple[list, list]
 class SegmentationDataModule(pl.LightningDataModule):
     """Train/val loaders for the Lightning Trainer (per-rank sampling under DDP)."""
 
-    def __init__(self, cfg: dict, spec, train_samples: list, val_samples: list, multitask: bool = False):
+    def __init__(self, cfg: dict, spec, train_samples: list, val_samples: list, multitask: bool = False,
+                 norm: tuple[list[float], list[float]] | None = None):
         super().__init__()
         self.cfg = cfg
         self.spec = spec
         self.train_samples = train_samples
         self.val_samples = val_samples
         self.multitask = multitask
-        # the one normalisation rule (terraseg.normalisation): the dataset's statistics or the defaults
-        self.mean, self.std = Normaliser.from_spec(spec).lists()
+        # the one normalisation rule (terraseg.normalisation): the dataset's statistics or the defaults,
+        # or ``norm`` (the statistics a model.init_from source was trained with)
+        self.mean, self.std = Normaliser.from_spec(spec, *(norm or (None, None))).lists()
 
     def _extra(self):
         if not self.multitask:

@@ -35,6 +35,7 @@ class TrainResult:
     epochs: int = 0
     global_step: int = 0
     is_global_zero: bool = True  # False in the other processes of a multi-process (DDP) run
+    init_from: str | None = None  # what model.init_from loaded (one line), None without it
 
 
 #: Every process of a multi-process run must agree on the run directory: the processes Lightning
@@ -164,6 +165,17 @@ def train(config: str | Path | dict | None = None, overrides: Iterable[str] = ()
             os.environ.pop(RUN_NAME_ENV, None)
 
 
+def _init_from_normalisation(cfg: dict, spec) -> tuple[list[float], list[float]] | None:
+    """A fine-tuned model keeps the input statistics its source learnt with, unless the data set
+    states its own (mean/std in the dataset YAML)."""
+    if not cfg["model"].get("init_from") or spec.mean is not None or spec.std is not None:
+        return None
+    from terraseg.train.init_from import source_meta
+
+    meta, _ = source_meta(cfg["model"]["init_from"])
+    return (list(meta.mean), list(meta.std)) if meta.in_channels == spec.bands else None
+
+
 def _train(cfg: dict, run_dir: Path, ckpt: Path | None, callbacks: Sequence[Any]) -> TrainResult:
     _quiet_lightning()
 
@@ -193,7 +205,8 @@ def _train(cfg: dict, run_dir: Path, ckpt: Path | None, callbacks: Sequence[Any]
     _check_labelled(spec, val_samples, "validation", cfg["data"]["dataset"])
     class_weights = _class_weights(cfg, spec, train_samples)
     multitask = is_multitask(cfg["model"]["name"])
-    dm = SegmentationDataModule(cfg, spec, train_samples, val_samples, multitask=multitask)
+    dm = SegmentationDataModule(cfg, spec, train_samples, val_samples, multitask=multitask,
+                                norm=_init_from_normalisation(cfg, spec))
 
     tr = cfg["trainer"]
     from terraseg.models.complexity import check_training_fits
@@ -204,6 +217,11 @@ def _train(cfg: dict, run_dir: Path, ckpt: Path | None, callbacks: Sequence[Any]
     pl.seed_everything(tr["seed"], workers=True, verbose=False)
     module = SegmentationModule(cfg, in_channels=spec.bands, class_names=list(spec.class_names),
                                 ignore_index=spec.ignore_index, class_weights=class_weights)
+    init_line = None
+    if cfg["model"].get("init_from") and ckpt is None:  # on --resume the checkpoint holds the weights
+        from terraseg.train.init_from import load_matching
+
+        init_line = load_matching(module.model, cfg["model"]["init_from"]).line()
 
     run_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(run_dir / "config.yaml", dump_config(cfg))
@@ -218,7 +236,8 @@ def _train(cfg: dict, run_dir: Path, ckpt: Path | None, callbacks: Sequence[Any]
             mean=mean, std=std, tile_size=int(cfg["data"]["crop_size"]), metrics=metrics,
             band_indexes=spec.band_indexes, resolution=resolution,
             extra={"dataset": spec.name, "run_dir": str(run_dir), "train_images": len(train_samples),
-                   "val_images": len(val_samples), "loss": cfg["loss"]["terms"]},
+                   "val_images": len(val_samples), "loss": cfg["loss"]["terms"],
+                   **({"init_from": cfg["model"]["init_from"]} if cfg["model"].get("init_from") else {})},
         )
 
     artifacts = RunArtifacts(run_dir, make_meta, plots=cfg["output"]["plots"])
@@ -308,7 +327,7 @@ def _train(cfg: dict, run_dir: Path, ckpt: Path | None, callbacks: Sequence[Any]
         metrics = dict(read_meta(bundle).metrics)
     return TrainResult(run_dir=run_dir, bundle_path=bundle, metrics=metrics,
                        epochs=int(trainer.current_epoch), global_step=int(trainer.global_step),
-                       is_global_zero=bool(trainer.is_global_zero))
+                       is_global_zero=bool(trainer.is_global_zero), init_from=init_line)
 
 
 def _keep_metrics_csv(csv_logger, path: Path, ckpt: Path) -> None:
