@@ -45,8 +45,9 @@ VAL_IMAGE = "image_part_005"  # held out of each training tile for validation
 PATCH = 256
 
 
-def tile_split(spec, out: Path) -> Path:
-    """train / val from Tiles 1-6, test = Tiles 7-8, as a split JSON (``terraseg data split`` format)."""
+def tile_split(spec, out: Path, train_tiles=tuple(TRAIN_TILES)) -> Path:
+    """train / val from ``train_tiles`` (Tiles 1-6), test = Tiles 7-8, as a split JSON (``terraseg data
+    split`` format)."""
     from terraseg._io import write_json_atomic
 
     split: dict[str, list[str]] = {"train": [], "val": [], "test": []}
@@ -54,11 +55,23 @@ def tile_split(spec, out: Path) -> Path:
         tile = s.key.split("/")[0]
         if tile in TEST_TILES:
             split["test"].append(s.key)
-        elif tile in TRAIN_TILES:
+        elif tile in train_tiles:
             split["val" if Path(s.key).stem == VAL_IMAGE else "train"].append(s.key)
     if not split["train"] or not split["test"]:
         raise SystemExit(f"unexpected layout of {spec.root}: no Tile 1-6 / Tile 7-8 images found")
     return write_json_atomic(out, split)
+
+
+def parse_tiles(text: str) -> list[str]:
+    """``"1-4"`` or ``"5,6"`` as tile names; test tiles are never training tiles."""
+    numbers: list[int] = []
+    for part in text.split(","):
+        lo, _, hi = part.strip().partition("-")
+        numbers += range(int(lo), int(hi or lo) + 1)
+    tiles = [f"Tile {n}" for n in numbers]
+    if set(tiles) & set(TEST_TILES):
+        raise SystemExit(f"--train-tiles {text}: Tiles 7-8 are the test tiles")
+    return tiles
 
 
 def patch_split(spec, out: Path) -> tuple[Path, Path]:
@@ -107,6 +120,7 @@ def main(argv=None) -> int:
     ap.add_argument("--val-crop", type=int, default=512, help="validation crop (one per held-out image); 0: whole")
     ap.add_argument("--set", action="append", default=[], help="training config override (repeatable)")
     ap.add_argument("--dataset", default=str(DATASET_YAML), help="dataset description YAML")
+    ap.add_argument("--train-tiles", default="1-6", help="tiles to train on (tiles protocol), e.g. 1-4 or 5,6")
     ap.add_argument("--not-real", default="Unlabeled", help="comma-separated classes left out of miou_real")
     ap.add_argument("--eval-tile", type=int, default=1024, help="tile size of the full-resolution evaluation")
     ap.add_argument("--eval-overlap", type=int, default=64, help="tile overlap (pixels), cosine-blended")
@@ -132,7 +146,8 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     name = args.name or f"dubai-{args.protocol}-{args.model.replace(':', '-')}-{time.strftime('%Y%m%d-%H%M%S')}"
     if args.protocol == "tiles":
-        data_yaml, split_path = Path(args.dataset), tile_split(spec, out / f"{name}-split.json")
+        data_yaml, split_path = Path(args.dataset), tile_split(spec, out / f"{name}-split.json",
+                                                               parse_tiles(args.train_tiles))
         eval_tile, eval_overlap = args.eval_tile, args.eval_overlap
     else:
         data_yaml, split_path = patch_split(spec, out)
