@@ -53,10 +53,16 @@ def _default_providers(device: str = "cpu") -> list[str]:
 
 
 def read_metadata_props(path: str | Path) -> dict[str, str]:
-    """The ``metadata_props`` of an ONNX file as a dict (weights are not loaded when onnx is present)."""
+    """The ``metadata_props`` of an ONNX file as a dict (weights are never loaded)."""
     path = Path(path)
     if not path.is_file():
         raise ModelError("ONNX model file not found", path)
+    from terraseg.predict.onnx_metadata import read_props
+
+    try:  # a few hundred bytes, without importing onnx (about a second)
+        return read_props(path)
+    except (ValueError, OSError):
+        pass  # not plain protobuf as expected: let onnx / onnxruntime say what is wrong
     try:
         import onnx
     except ImportError:  # the standalone app may ship onnxruntime only

@@ -1,0 +1,75 @@
+"""The ONNX metadata reader that skips the graph agrees with the onnx package on files it writes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+
+from terraseg.errors import ModelError  # noqa: E402
+from terraseg.predict.onnx_backend import read_metadata_props  # noqa: E402
+from terraseg.predict.onnx_metadata import read_props  # noqa: E402
+
+
+def _model_file(path, props, weight_elems=300_000):
+    """A small valid model (Add of an input and a large initializer) written by the onnx package."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    weight = numpy_helper.from_array(np.arange(weight_elems, dtype=np.float32), name="w")
+    graph = helper.make_graph([helper.make_node("Add", ["x", "w"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [weight_elems])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [weight_elems])],
+                              initializer=[weight])
+    model = helper.make_model(graph, producer_name="test", opset_imports=[helper.make_opsetid("", 17)])
+    model.doc_string = "doc " * 50
+    for key, value in props:
+        model.metadata_props.add(key=key, value=value)
+    onnx.save_model(model, str(path))
+    return path
+
+
+def _onnx_props(path):
+    return {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+
+
+@pytest.mark.parametrize("props", [
+    [],
+    [("terraseg", '{"a": 1}'), ("class_names", '{"0": "Wasser", "1": "Gebäude ✓"}')],
+    [("k", "first"), ("k", "second"), ("", "empty key"), ("long", "x" * 70_000)],
+])
+def test_metadata_matches_the_onnx_package(tmp_path, props):
+    path = _model_file(tmp_path / "m.onnx", props)
+    assert read_props(path) == _onnx_props(path)
+    assert read_metadata_props(path) == _onnx_props(path)
+
+
+def test_metadata_after_the_graph_of_an_exported_model(tmp_path, tiny_bundle):
+    from terraseg.export import export_onnx
+
+    path = export_onnx(tiny_bundle, tmp_path / "model.onnx", exporter="torchscript")
+    props = read_props(path)
+    assert props == _onnx_props(path)
+    assert {"terraseg", "terraseg_export", "tile_size", "standardization_mean"} <= set(props)
+
+
+def test_truncated_file_is_one_model_error(tmp_path):
+    path = _model_file(tmp_path / "m.onnx", [("terraseg", "{}")])
+    data = path.read_bytes()
+    cut = tmp_path / "cut.onnx"
+    cut.write_bytes(data[: len(data) // 2])  # ends inside the initializer
+    with pytest.raises(ValueError):
+        read_props(cut)
+    with pytest.raises(ModelError, match="unreadable ONNX model"):
+        read_metadata_props(cut)
+
+
+def test_reading_metadata_does_not_import_onnx(tmp_path):
+    path = _model_file(tmp_path / "m.onnx", [("terraseg", "{}")])
+    code = ("import sys; from terraseg.predict.onnx_backend import read_metadata_props; "
+            f"assert read_metadata_props({str(path)!r}) == {{'terraseg': '{{}}'}}; "
+            "assert 'onnx' not in sys.modules, 'onnx imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
