@@ -190,6 +190,27 @@ def check_output(path: str | Path, kind: str = "file", need_bytes: int | None = 
     return path
 
 
+def check_apart_from_inputs(out_dir: str | Path, inputs, recursive: bool = False, option: str = "--out") -> None:
+    """Refuse an output folder that is an input folder (outputs would be mixed with, and on the next run
+    read as, inputs), or lies inside one that is read recursively. Remote inputs are skipped."""
+    from terraseg.errors import OutputError
+
+    out = Path(out_dir).expanduser().resolve()
+    for item in inputs:
+        text = str(item)
+        if text.startswith(("http://", "https://", "ftp://", "s3://", "gs://", "/vsi")):
+            continue
+        folder = Path(text).expanduser()
+        if not folder.is_dir():
+            continue
+        folder = folder.resolve()
+        if out == folder:
+            raise OutputError(f"{option} is the input folder {text}; write the outputs to another folder", out_dir)
+        if recursive and folder in out.parents:
+            raise OutputError(f"{option} is inside the input folder {text}, which --recursive reads; write the "
+                              "outputs outside it", out_dir)
+
+
 @contextlib.contextmanager
 def removed_on_failure(path: str | Path) -> Iterator[Path]:
     """Remove ``path`` (file or folder) if the block fails and ``path`` did not exist before it:

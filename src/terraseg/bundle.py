@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from terraseg import __version__
 from terraseg.errors import ModelError, first_line
-from terraseg.schemas._validate import KeyProblem, validate
+from terraseg.schemas._validate import ClassName, KeyProblem, parse_json, validate
 
 WEIGHTS_NAME = "model.safetensors"
 META_NAME = "bundle.json"
@@ -45,7 +45,8 @@ class BundleMeta(BaseModel):
     architecture: str = Field(min_length=1, description="model registry name (`terraseg models list`)")
     in_channels: int = Field(ge=1, description="number of input bands")
     num_classes: int = Field(ge=1, le=255, description="number of classes")
-    classes: list[str] = Field(description="class names, one per class")
+    classes: list[ClassName] = Field(description="class names, one per class (one line of printable text, at "
+                                                 "most 64 characters)")
     colors: list[Annotated[list[_Level], Field(min_length=3, max_length=3)]] = Field(
         description="RGB colour per class, [r, g, b] with 0..255")
     options: dict[str, Any] = Field(default_factory=dict, description="keyword options of the model builder")
@@ -146,10 +147,11 @@ def read_meta(path: str | Path) -> BundleMeta:
     if not meta_file.is_file():
         raise ModelError(f"not a terraseg bundle: {META_NAME} is missing", folder)
     try:
-        d = json.loads(meta_file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        text = meta_file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
         raise ModelError(f"unreadable bundle metadata ({exc.__class__.__name__}: {exc})", meta_file) from None
-    return BundleMeta.from_json(d, meta_file)
+    return BundleMeta.from_json(parse_json(text, meta_file, ModelError, "bundle metadata JSON",
+                                           invalid="unreadable bundle metadata"), meta_file)
 
 
 def save_bundle(path: str | Path, model, meta: BundleMeta) -> Path:

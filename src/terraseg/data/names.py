@@ -8,11 +8,13 @@ colours disagree with the masks.
 from __future__ import annotations
 
 import csv
-import json
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from terraseg.data.palette import parse_color
+from terraseg.errors import DataError
+from terraseg.schemas._validate import class_name_problem
 
 
 @dataclass
@@ -39,6 +41,9 @@ def _from_entries(entries, path: Path) -> ClassNames:
         name = e.get("title") or e.get("name")
         if not name:
             continue
+        problem = class_name_problem(name if isinstance(name, str) else str(name))
+        if problem:
+            raise DataError(problem, path)
         try:
             if e.get("color") is not None:
                 out.colors[parse_color(e["color"])] = str(name)
@@ -66,9 +71,11 @@ def _read_yaml(path: Path) -> ClassNames:
 
 
 def _read_json(path: Path) -> ClassNames:
+    from terraseg.schemas._validate import parse_json
+
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        data = parse_json(path.read_text(encoding="utf-8"), error=DataError)
+    except (OSError, UnicodeDecodeError, DataError) as exc:
         return ClassNames(path, problem=f"{path.name} is not readable JSON ({exc})")
     return _from_entries(data.get("classes", data) if isinstance(data, dict) else data, path)
 
@@ -76,7 +83,8 @@ def _read_json(path: Path) -> ClassNames:
 def _read_csv(path: Path) -> ClassNames:
     """DeepGlobe-style ``name,r,g,b`` rows."""
     try:
-        rows = list(csv.DictReader(path.read_text(encoding="utf-8-sig").splitlines()))
+        # a file object, not split lines: a quoted name may hold a line break (then refused, not cut)
+        rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig"), newline="")))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         return ClassNames(path, problem=f"{path.name} is not readable CSV ({exc})")
     entries = []

@@ -88,6 +88,13 @@ def check_size(width: int, height: int, path, limit: int | None = None) -> None:
                         f"{MAX_PIXELS_ENV}=<pixels> if the file is genuine", path)
 
 
+def complex_problem(band: int, dtype: str) -> str:
+    """Complex pixels (SAR SLC) have no one real value to feed a model: casting would drop the imaginary
+    part silently, so they are refused."""
+    return (f"band {band} is complex-valued ({dtype}); terraseg reads real-valued pixels: make a real raster "
+            "first (the amplitude, or the real part with gdal_translate -ot Float32)")
+
+
 def parse_bands(bands) -> list[int] | None:
     """``"4,3,2"``, ``[4, 3, 2]`` or ``None`` -> 1-based band numbers (``None``: all model bands)."""
     if bands is None or bands == "" or bands == []:
@@ -272,6 +279,8 @@ class ArraySource(Source):
         self.file_bands = array.shape[2]
         self.band_indexes, self.selected = _select(range(1, self.file_bands + 1), parse_bands(bands),
                                                    self.file_bands, self.path)
+        if array.dtype.kind == "c":
+            raise DataError(complex_problem(self.band_indexes[0], array.dtype.name), self.path)
         self.array = array if not self.selected else array[:, :, [b - 1 for b in self.band_indexes]]
         self.height, self.width, self.count = self.array.shape
         self.dtype = self.array.dtype.name
@@ -434,6 +443,10 @@ class RasterioSource(Source):
         self.band_indexes, self.selected = _select(available, parse_bands(bands), self.file_bands, path)
         self.count = len(self.band_indexes)
         self.dtype = dataset.dtypes[self.band_indexes[0] - 1] if self.band_indexes else dataset.dtypes[0]
+        complex_bands = [b for b in self.band_indexes if np.dtype(dataset.dtypes[b - 1]).kind == "c"]
+        if complex_bands:
+            dataset.close()
+            raise DataError(complex_problem(complex_bands[0], dataset.dtypes[complex_bands[0] - 1]), path)
         self.crs = dataset.crs
         self.transform = dataset.transform if (dataset.crs is not None or not dataset.transform.is_identity) \
             else None

@@ -11,12 +11,12 @@ key is the image path relative to the data set's root (``Sample.key``).
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 from typing import Any, Sequence
 
 from terraseg.errors import ConfigError, DataError
+from terraseg.schemas._validate import parse_json
 
 SPLIT_NAMES = ("train", "val", "test", "holdout")
 
@@ -27,9 +27,10 @@ def load_split(path: str | Path) -> dict[str, list[str]]:
     if not path.is_file():
         raise DataError("split file not found", path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
         raise DataError(f"not a valid split JSON file ({exc})", path) from None
+    data = parse_json(text, path, DataError, "split JSON file", invalid="not a valid split JSON file")
     if not isinstance(data, dict):
         raise DataError('a split file must be a JSON object such as {"train": [...], "val": [...]}', path)
     out: dict[str, list[str]] = {}

@@ -87,12 +87,22 @@ def training_footprint(name: str, options: dict, in_channels: int, num_classes: 
         model(torch.empty(batch, in_channels, crop, crop, device="meta"))
     except RuntimeError as exc:
         if "overflow" not in str(exc).lower():
-            raise
+            raise _cannot_run(name, options, exc) from None
         return Footprint(params, None)
+    except (TypeError, ValueError, IndexError, ZeroDivisionError, AttributeError) as exc:
+        # an option of the wrong type that the builder stored without using (``"4"`` for a size)
+        raise _cannot_run(name, options, exc) from None
     finally:
         for h in handles:
             h.remove()
     return Footprint(int(params), int(total[0]))
+
+
+def _cannot_run(name: str, options: dict, exc: BaseException):
+    from terraseg.errors import ModelError, first_line
+
+    return ModelError(f"model {name} with options {dict(options)} cannot run a forward pass "
+                      f"({type(exc).__name__}: {first_line(exc, 160)}); check the types and sizes in model.options")
 
 
 def device_memory(accelerator: str = "auto") -> tuple[int, str]:

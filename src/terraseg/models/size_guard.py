@@ -4,11 +4,25 @@ imports nothing from ``terraseg.models`` (the builder is passed in)."""
 
 from __future__ import annotations
 
-from terraseg.errors import ModelError
+from terraseg.errors import ModelError, TerrasegError
 
 
 def gib(n: int) -> str:
     return f"{n / 2 ** 30:.1f} GiB"
+
+
+def free_ram() -> int:
+    import psutil
+
+    return int(psutil.virtual_memory().available)
+
+
+def refuse_allocation(nbytes: int, what: str, error: type[TerrasegError] = ModelError, path=None) -> None:
+    """The one allocation guard: refuse (``error`` naming ``path``) work that would need more than the
+    free RAM, before it starts. ``what`` names the key or option and says what the memory is for."""
+    free = free_ram()
+    if nbytes > free:
+        raise error(f"{what}: about {gib(nbytes)} needed, more than the {gib(free)} of free RAM", path)
 
 
 def refuse_oversized(name: str, builder, in_channels: int, num_classes: int, options: dict) -> None:

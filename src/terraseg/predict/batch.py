@@ -131,8 +131,12 @@ def predict_batch(model, inputs: Iterable[str | Path], out_dir: str | Path, opti
     from terraseg.predict.engine import PredictionCancelled
     from terraseg.predict.options import output_paths, validate, with_overrides
 
+    from terraseg._io import check_apart_from_inputs
+
     opts = with_overrides(options, overrides)
     out_dir = Path(out_dir)
+    inputs = list(inputs)
+    check_apart_from_inputs(out_dir, inputs, recursive=recursive)
     files = expand_inputs(inputs, recursive=recursive, exclude_dir=out_dir)
     names = output_names(files)
     backend = as_backend(model, device=device, precision=precision)

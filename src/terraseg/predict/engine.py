@@ -21,7 +21,7 @@ from typing import Callable
 
 import numpy as np
 
-from terraseg.errors import DataError
+from terraseg.errors import DataError, ModelError
 from terraseg.predict.blend import window_2d
 from terraseg.predict.options import resolve_tta
 from terraseg.predict.tiler import TileGrid
@@ -44,6 +44,18 @@ def _tta_transforms(mode: str) -> list[tuple[int, bool]]:
     return [(k, f) for k in range(4) for f in (False, True)]  # the 8 symmetries of the square
 
 
+def _finite(probs: np.ndarray, backend) -> np.ndarray:
+    """Every backend's probabilities pass here: NaN or ±inf (a diverged or broken model; the inputs are
+    finite by now) would make an arbitrary class map, so the model is refused instead."""
+    if not np.isfinite(probs).all():
+        bundle = getattr(backend, "bundle", None)
+        where = getattr(backend, "source_path", None) or getattr(bundle, "path", None)
+        bad = probs.size - int(np.isfinite(probs).sum())
+        raise ModelError(f"the model produced non-finite class probabilities (NaN or inf, {bad:,} of "
+                         f"{probs.size:,} values in a batch); no map was written", where)
+    return probs
+
+
 def infer(backend, batch: np.ndarray, tta: str = "none") -> np.ndarray:
     """Run ``backend`` on a normalised ``(N, C, h, w)`` batch, averaging over TTA transforms.
 
@@ -51,7 +63,7 @@ def infer(backend, batch: np.ndarray, tta: str = "none") -> np.ndarray:
     """
     transforms = _tta_transforms(tta)
     if len(transforms) == 1:
-        return np.asarray(backend(np.ascontiguousarray(batch, dtype=np.float32)), dtype=np.float32)
+        return _finite(np.asarray(backend(np.ascontiguousarray(batch, dtype=np.float32)), dtype=np.float32), backend)
     total = None
     for k, flip in transforms:
         x = batch
@@ -59,7 +71,7 @@ def infer(backend, batch: np.ndarray, tta: str = "none") -> np.ndarray:
             x = x[..., ::-1]
         if k:
             x = np.rot90(x, k, axes=(-2, -1))
-        y = np.asarray(backend(np.ascontiguousarray(x, dtype=np.float32)), dtype=np.float32)
+        y = _finite(np.asarray(backend(np.ascontiguousarray(x, dtype=np.float32)), dtype=np.float32), backend)
         if k:
             y = np.rot90(y, -k, axes=(-2, -1))
         if flip:

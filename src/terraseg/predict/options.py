@@ -68,7 +68,28 @@ def tile_settings(meta, tile_size=None, overlap=None) -> tuple[int, int]:
         raise ConfigError(f"tile size must be a whole number of pixels, got {tile_size!r}") from None
     if tile < 8:
         raise ConfigError(f"tile size must be at least 8 pixels, got {tile}")
+    _check_tile_pixels(tile, "--tile-size" if tile_size else "the model's tile_size")
     return tile, resolve_overlap(tile, overlap)
+
+
+def _check_tile_pixels(tile: int, what: str) -> None:
+    """A tile is one array in memory: the pixel guard of whole-image reads applies to it."""
+    from terraseg.data.source import MAX_PIXELS_ENV, max_pixels
+
+    limit = max_pixels()
+    if tile * tile > limit:
+        raise ConfigError(f"{what} {tile}: {tile}×{tile} px tiles are over the limit of {limit:,} px; use a "
+                          f"smaller tile (or raise {MAX_PIXELS_ENV}=<pixels>)")
+
+
+def check_tile_memory(tile: int, batch_size: int, meta) -> None:
+    """Refuse tiles whose batch alone would not fit in the free RAM, before any work: the normalised
+    input batch and the probabilities it gives, float32 (the least a run holds at once)."""
+    from terraseg.models.size_guard import refuse_allocation
+
+    floats = int(batch_size) * (int(meta.in_channels) + int(meta.num_classes)) * tile * tile
+    refuse_allocation(4 * floats, f"--tile-size {tile} with --batch-size {batch_size} (one batch of tiles and its "
+                                  f"{meta.num_classes} class probabilities)", ConfigError)
 
 
 def check(opts: PredictOptions) -> None:
@@ -85,12 +106,16 @@ def check(opts: PredictOptions) -> None:
         raise ConfigError("--min-area and --simplify must be >= 0")
     if opts.overlay_max_size < 16:
         raise ConfigError(f"overlay size must be at least 16 pixels, got {opts.overlay_max_size}")
+    if isinstance(opts.tile_size, int) and opts.tile_size >= 8:
+        _check_tile_pixels(opts.tile_size, "--tile-size")
 
 
 def validate(opts: PredictOptions, meta) -> tuple[int, int]:
     """Check the options against the model once, before any file is touched; -> (tile, overlap)."""
     check(opts)
-    return tile_settings(meta, opts.tile_size, opts.overlap)
+    tile, overlap = tile_settings(meta, opts.tile_size, opts.overlap)
+    check_tile_memory(tile, opts.batch_size, meta)
+    return tile, overlap
 
 
 def ignore_value(meta) -> int:

@@ -220,6 +220,7 @@ def make_overlay(image_rgb: np.ndarray, classes: np.ndarray, colors, class_names
     from PIL import Image, ImageDraw
 
     from terraseg.data.palette import colorize
+    from terraseg.schemas._validate import printable_label
 
     h, w = classes.shape
     base = Image.fromarray(np.ascontiguousarray(image_rgb))
@@ -235,7 +236,7 @@ def make_overlay(image_rgb: np.ndarray, classes: np.ndarray, colors, class_names
     swatch = font_size
     line = font_size + pad
     probe = ImageDraw.Draw(base)
-    labels = [f"{name}  {share:5.1f} %" for name, share in zip(class_names, shares)]
+    labels = [f"{printable_label(name)}  {share:5.1f} %" for name, share in zip(class_names, shares)]
     title = "class  (share of area)"
     text_w = max(probe.textlength(s, font=font) for s in labels + [title])
     panel_w = int(pad * 3 + swatch + text_w + pad)

@@ -15,9 +15,9 @@ import typing
 from pathlib import Path
 from typing import Annotated, Any, Callable, Iterable
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, WithJsonSchema
 
-from terraseg.errors import ConfigError, TerrasegError
+from terraseg.errors import ConfigError, TerrasegError, first_line
 
 
 class KeyProblem(Exception):
@@ -44,6 +44,44 @@ def _number(v: Any) -> Any:
 
 
 Float = Annotated[float, BeforeValidator(_number), Field(allow_inf_nan=False)]
+
+
+#: Longest class name accepted (legends, QGIS styles, GDAL category names and reports show it whole).
+MAX_CLASS_NAME = 64
+
+
+def class_name_problem(name: Any) -> str | None:
+    """What is wrong with a class name, or None: one line of printable text, 1 to
+    :data:`MAX_CLASS_NAME` characters (no line breaks, tabs or terminal escape codes)."""
+    if not isinstance(name, str):
+        return f"class name must be a string, got {_show(name)}"
+    if not name.strip():
+        return f"class name {name!r} is empty"
+    bad = next((ch for ch in name if not ch.isprintable()), None)
+    if bad is not None:
+        what = "a line break" if bad in "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029" else \
+            f"the control character {bad!r}"
+        return f"class name {_show(name)} contains {what}; a class name is one line of printable text"
+    if len(name) > MAX_CLASS_NAME:
+        return f"class name {_show(name)} is {len(name)} characters long, over the limit of {MAX_CLASS_NAME}"
+    return None
+
+
+def _check_class_name(name: Any) -> Any:
+    problem = class_name_problem(name) if isinstance(name, str) else None
+    if problem:
+        raise ValueError(problem)
+    return name
+
+
+#: A validated class name (pydantic field type); the one rule of :func:`class_name_problem`.
+ClassName = Annotated[str, AfterValidator(_check_class_name)]
+
+
+def printable_label(text: Any, limit: int = MAX_CLASS_NAME) -> str:
+    """``text`` as one printable line of at most ``limit`` characters (for drawing legends)."""
+    out = "".join(ch if ch.isprintable() else "\ufffd" for ch in str(text))
+    return out if len(out) <= limit else out[:limit - 1] + "\u2026"
 
 
 def choice(*names: str):
@@ -206,13 +244,93 @@ def validate(model: type[BaseModel], data: Any, path: str | Path | None = None,
         raise error(f"key '{key}': {msg}", where(key)) from None
 
 
+# ------------------------------------------------------------------ nesting and size of JSON / YAML
+#: Deepest nesting of lists/mappings any JSON or YAML file terraseg reads may have. Real files nest a
+#: few levels; Python's parsers recurse once per level and end in a RecursionError near 1,000.
+MAX_NESTING = 64
+#: Most values a YAML file may expand to once its aliases are resolved (``&a [*b, *b, ...]`` chains
+#: grow exponentially: nine lines can stand for a billion values that validation would walk).
+MAX_YAML_VALUES = 1_000_000
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+
+
+def nesting_problem(depth: int, what: str = "value") -> str:
+    return f"{what} nests lists/mappings {depth} levels deep, deeper than the limit of {MAX_NESTING}"
+
+
+def json_nesting(text: str | bytes) -> int:
+    """How deep ``[``/``{`` nest in JSON text (outside strings), without parsing it (no recursion)."""
+    import numpy as np
+
+    data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else bytes(text)
+    if b"[" not in data and b"{" not in data:
+        return 0
+    codes = np.frombuffer(_JSON_STRING.sub(b'""', data), dtype=np.uint8)
+    step = (codes == ord("[")).astype(np.int64) + (codes == ord("{"))
+    step -= (codes == ord("]")).astype(np.int64) + (codes == ord("}"))
+    return int(np.cumsum(step).max(initial=0))
+
+
+def parse_json(text: str | bytes, path: str | Path | None = None, error: type[TerrasegError] = ConfigError,
+               what: str = "JSON", invalid: str | None = None) -> Any:
+    """``json.loads`` for user files: invalid JSON (``invalid``: the start of that message) or nesting
+    deeper than :data:`MAX_NESTING` is one ``error`` naming ``path`` (checked before parsing, so no
+    RecursionError or hang)."""
+    import json
+
+    depth = json_nesting(text)
+    if depth > MAX_NESTING:
+        raise error(nesting_problem(depth, what), path)
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, bad UTF-8 in bytes
+        raise error(f"{invalid or f'not valid {what}'} ({first_line(exc, 120)})", path) from None
+
+
+def _check_yaml_shape(text: str, path) -> None:
+    """Refuse YAML nested deeper than :data:`MAX_NESTING` or expanding (aliases) to more than
+    :data:`MAX_YAML_VALUES` values, from the event stream (PyYAML's composer recurses per level)."""
+    import yaml
+
+    sizes: dict[str, int] = {}  # anchor -> values it expands to
+    stack: list[list] = []  # open collections: [anchor, values so far]
+    total = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+            stack.append([event.anchor, 1])
+            if len(stack) > MAX_NESTING:
+                line = event.start_mark.line + 1
+                raise ConfigError(f"YAML nests lists/mappings more than {MAX_NESTING} levels deep (line {line})", path)
+            continue
+        if isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+            anchor, size = stack.pop()
+        elif isinstance(event, yaml.ScalarEvent):
+            anchor, size = event.anchor, 1
+        elif isinstance(event, yaml.AliasEvent):
+            anchor, size = None, sizes.get(event.anchor, 1)
+        else:
+            continue
+        if anchor is not None:
+            sizes[anchor] = size
+        if stack:
+            stack[-1][1] += size
+        else:
+            total += size
+        if total + sum(s for _, s in stack) > MAX_YAML_VALUES:
+            line = event.start_mark.line + 1
+            raise ConfigError(f"YAML expands to more than {MAX_YAML_VALUES:,} values through its aliases "
+                              f"(line {line}); write the values out instead", path)
+
+
 # ------------------------------------------------------------------ YAML
 def parse_yaml(text: str, path: str | Path | None = None) -> Any:
-    """``yaml.safe_load`` that refuses a key given twice in one mapping (one line with file, key, line)."""
+    """``yaml.safe_load`` that refuses a key given twice in one mapping (one line with file, key, line),
+    nesting deeper than :data:`MAX_NESTING` and alias bombs."""
     import yaml
 
     loader = yaml.SafeLoader(text)
     try:
+        _check_yaml_shape(text, path)
         node = loader.get_single_node()
         if node is None:
             return None

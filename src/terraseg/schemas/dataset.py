@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, WithJsonSchema, field_validator, model_validator
 
 from terraseg.data.palette import Color, default_colors, parse_color, to_hex
-from terraseg.schemas._validate import Float, KeyProblem, Strict, _number, one_or_many
+from terraseg.schemas._validate import ClassName, Float, KeyProblem, Strict, _number, one_or_many
 
 _COLOR_SCHEMA = {"anyOf": [
     {"type": "string", "pattern": r"^(#[0-9A-Fa-f]{6}|\d{1,3}\s*,\s*\d{1,3}\s*,\s*\d{1,3})$"},
@@ -34,7 +34,8 @@ Count = Annotated[int, Field(ge=1)]
 class ClassEntry(Strict):
     """One class: a name and its mask colour (colour masks) or mask value (index masks)."""
 
-    name: str = Field(min_length=1, description="class name")
+    name: ClassName = Field(min_length=1, description="class name (one line of printable text, at most 64 "
+                                                      "characters)")
     color: ColorValue | None = Field(None, description="mask colour, '#RRGGBB' or [r, g, b] (colour masks); "
                                                        "display colour for index masks")
     value: Annotated[int, Field(ge=0)] | None = Field(None, description="mask value (index masks)")

@@ -153,10 +153,31 @@ def load_config(path: str | Path | dict | None = None, overrides: Iterable[str] 
             cfg[sec][key] = str(Path.cwd() / Path(cfg[sec][key]).expanduser()) \
                 if not Path(cfg[sec][key]).expanduser().is_absolute() else str(Path(cfg[sec][key]).expanduser())
     _init_from_defaults(cfg, user, origin, base_dir)
+    _check_sizes(cfg, where)
     if require_dataset and not cfg["data"]["dataset"]:
         raise ConfigError("key 'data.dataset': missing; give the dataset description YAML "
                           "(e.g. data.dataset=DATA.yaml)", where("data.dataset"))
     return cfg
+
+
+def _check_sizes(cfg: dict[str, Any], where) -> None:
+    """Sizes that would allocate beyond the machine, refused before any work with the key named: crops
+    over the pixel guard (``$TERRASEG_MAX_PIXELS``), an epoch whose shuffled order alone exceeds the RAM.
+    (The model's training footprint is checked once the dataset's band count is known.)"""
+    from terraseg.data.source import MAX_PIXELS_ENV, max_pixels
+    from terraseg.models.size_guard import refuse_allocation
+
+    d = cfg["data"]
+    limit = max_pixels()
+    for key in ("crop_size", "val_crop_size"):
+        size = d.get(key)
+        if size is not None and size * size > limit:
+            raise ConfigError(f"key 'data.{key}': {size}×{size} px crops are over the limit of {limit:,} px "
+                              f"per image; raise it with {MAX_PIXELS_ENV}=<pixels> if you mean it", where(f"data.{key}"))
+    n = d.get("samples_per_epoch")
+    if n:  # the sampler holds a shuffled int64 index of every crop of the epoch
+        refuse_allocation(8 * int(n), f"key 'data.samples_per_epoch': {int(n):,} crops per epoch (their shuffled "
+                                      "order alone)", ConfigError, where("data.samples_per_epoch"))
 
 
 def _init_from_defaults(cfg: dict[str, Any], user: dict, origin: dict, base_dir: Path) -> None:
