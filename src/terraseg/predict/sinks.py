@@ -242,6 +242,12 @@ class ColorSink(_RasterSink):
     def _data(self, strip):
         return self._colorize(strip.classes)
 
+    def _write_png(self, array) -> None:
+        from terraseg.data.raster import write_raster
+
+        # zlib level 1: a 2448² RGBA mask encodes 4-5x faster than at the default 6 for ~1.6x the bytes
+        write_raster(self.path, array, png_compress_level=1)
+
 
 class ConfidenceSink(_RasterSink):
     """The probability of the chosen class (float32)."""
@@ -343,8 +349,8 @@ class OverlaySink(Sink):
         shares = [row["percent"] for row in report["classes"]]
         self.image = make_overlay(rgb, self.classes, self.run.meta.colors, self.run.meta.classes, shares,
                                   alpha=self.alpha)
-        if self.path is not None:
-            self.image.save(self.path, format="PNG")
+        if self.path is not None:  # a preview: zlib level 1 encodes 2-3x faster for ~5 % more bytes
+            self.image.save(self.path, format="PNG", compress_level=1)
 
 
 class VectorSink(Sink):

@@ -1,4 +1,5 @@
-"""The ONNX metadata reader that skips the graph agrees with the onnx package on files it writes."""
+"""The ONNX metadata reader that skips the graph agrees with the onnx package on files it writes;
+the ONNX backend's tiles-in-parallel runs give the probabilities of one plain onnxruntime run."""
 
 from __future__ import annotations
 
@@ -73,3 +74,27 @@ def test_reading_metadata_does_not_import_onnx(tmp_path):
             f"assert read_metadata_props({str(path)!r}) == {{'terraseg': '{{}}'}}; "
             "assert 'onnx' not in sys.modules, 'onnx imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("threads,n", [(2, 1), (2, 2), (2, 5), (3, 2), (4, 7)])
+def test_tiles_in_parallel_give_the_probabilities_of_one_plain_run(tmp_path_factory, tiny_bundle, threads, n):
+    """Concurrent single-threaded runs over shares of a batch = one onnxruntime run of the whole batch."""
+    import onnxruntime as ort
+
+    from terraseg.export import export_onnx
+    from terraseg.predict.onnx_backend import OnnxBackend
+
+    path = tmp_path_factory.getbasetemp() / "parallel-tiles.onnx"
+    if not path.exists():
+        export_onnx(tiny_bundle, path, exporter="torchscript")
+    x = np.random.default_rng(n).standard_normal((n, 3, 48, 40)).astype(np.float32)
+    plain = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    expected = plain.run(None, {plain.get_inputs()[0].name: x})[0]
+    backend = OnnxBackend(path, threads=threads)
+    assert backend.parallel_tiles and "tiles in parallel" in backend.describe()
+    got = backend(x)
+    assert got.shape == expected.shape and got.dtype == np.float32
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
+    assert (got.argmax(axis=1) == expected.argmax(axis=1)).all()
+    assert not OnnxBackend(path, threads=threads, parallel_tiles=False).parallel_tiles
+    assert not OnnxBackend(path, threads=1).parallel_tiles
