@@ -54,7 +54,7 @@ def predict_array(model, array: np.ndarray, tile_size: int | None = None, overla
 
     ``array``: ``(H, W, bands)`` (``layout="hwc"``, numpy/Pillow order), ``(bands, H, W)``
     (``layout="chw"``, what ``rasterio.read()`` returns) or ``(H, W)``. ``tile_size`` defaults to
-    the bundle's tile size, ``overlap`` to a quarter tile (pixels, or a fraction < 1). ``tta``:
+    the bundle's tile size, ``overlap`` to a quarter tile of at most 16 px (pixels, or a fraction < 1). ``tta``:
     ``False``, ``True`` (= ``"d4"``, 8 flips/rotations), ``"flips"`` (4) or ``"d4"``.
     ``progress(done_tiles, total_tiles)`` is called after every batch; when ``cancel()`` returns True
     the run stops with :class:`~terraseg.predict.engine.PredictionCancelled`. Pixels equal to

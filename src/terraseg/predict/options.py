@@ -21,7 +21,7 @@ class PredictOptions:
     """What a prediction computes and writes (every field has a laptop-friendly default)."""
 
     tile_size: int | None = None  # default: the bundle's tile size
-    overlap: int | float | None = None  # default: a quarter tile
+    overlap: int | float | None = None  # default: a quarter tile, at most 16 px (tiler.DEFAULT_OVERLAP_MAX)
     batch_size: int = 4
     blend: str = "cosine"
     tta: bool | str = False
@@ -59,7 +59,8 @@ def resolve_tta(tta) -> str:
 
 
 def tile_settings(meta, tile_size=None, overlap=None) -> tuple[int, int]:
-    """``(tile, overlap)`` in pixels: the bundle's tile size and a quarter-tile overlap by default."""
+    """``(tile, overlap)`` in pixels: the bundle's tile size and a quarter-tile overlap of at most 16 px
+    by default."""
     from terraseg.predict.tiler import resolve_overlap
 
     try:
