@@ -26,6 +26,8 @@ from terraseg.errors import ConfigError
 
 DRIVERS = {"gpkg": "GPKG", "geojson": "GeoJSON"}
 SUFFIXES = {"gpkg": ".gpkg", "geojson": ".geojson"}
+#: ``last_change`` written into GeoPackages (GDAL's OGR_CURRENT_DATE): fixed, for reproducible files.
+GPKG_DATE = "2000-01-01T00:00:00.000Z"
 SCHEMA = {"geometry": "Polygon",
           "properties": {"class_id": "int", "class_name": "str", "area": "float", "pixels": "int"}}
 
@@ -104,7 +106,10 @@ def vectorize(classes: np.ndarray, out_path: str | Path, class_names, transform=
         kwargs = {"crs_wkt": crs.to_wkt()} if crs is not None else {}
         # the layer name QGIS shows: GeoJSON takes it from the file name, which is the temporary's
         kwargs["layer"] = "classes" if fmt == "gpkg" else out_path.stem
-        with fiona.open(tmp, "w", driver=DRIVERS[fmt], schema=SCHEMA, **kwargs) as dst:
+        # GPKG stamps gpkg_contents.last_change with the wall clock; a fixed stamp makes the same regions
+        # give the same bytes (a resumed or repeated run writes an identical file)
+        with fiona.Env(OGR_CURRENT_DATE=GPKG_DATE), \
+                fiona.open(tmp, "w", driver=DRIVERS[fmt], schema=SCHEMA, **kwargs) as dst:
             batch = []
             for poly, cid, name, area, px in polygons(classes, class_names, transform, min_area, simplify,
                                                       ignore_index, crs=crs):
