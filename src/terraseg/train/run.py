@@ -340,11 +340,13 @@ def _keep_metrics_csv(csv_logger, path: Path, ckpt: Path) -> None:
 
     if not path.is_file():
         return
-    old = _rows_until_epoch(path.read_text(encoding="utf-8"), checkpoint_epoch(ckpt))
+    # bytes, not text: the csv module ends rows with \r\n, which text mode would turn into \n, leaving a
+    # resumed file with two kinds of line ends (and not byte-identical to an uninterrupted run's)
+    old = _rows_until_epoch(path.read_bytes().decode("utf-8"), checkpoint_epoch(ckpt))
     writer = csv_logger.experiment  # creating the writer removes the old file ...
     if not hasattr(writer, "metrics_keys"):
         return
-    path.write_text(old, encoding="utf-8")  # ... so put it back and continue its columns
+    path.write_bytes(old.encode("utf-8"))  # ... so put it back and continue its columns
     header = next(csv.reader([old.splitlines()[0]])) if old.strip() else []
     writer.metrics_keys = sorted(header)
 
