@@ -141,7 +141,15 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(ROOT / "runs" / "bench"))
     ap.add_argument("--skip-train", metavar="BUNDLE", help="package an already trained bundle")
     ap.add_argument("--target", default=str(TARGET), help="the pretrained package folder")
+    ap.add_argument("--recard", action="store_true", help="only write card.md again from the shipped build.json")
     args = ap.parse_args(argv)
+    if args.recard:
+        from terraseg.bundle import read_meta
+
+        folder = Path(args.target) / NAME
+        summary = json.loads((folder / "build.json").read_text(encoding="utf-8"))
+        (folder / "card.md").write_text(card(summary, read_meta(folder)), encoding="utf-8")
+        return 0
 
     from terraseg.data.spec import load_spec
 
@@ -213,7 +221,7 @@ def card(s: dict, meta) -> str:
                      for i, n in enumerate(meta.classes))
     return f"""# dubai-landcover
 
-Land cover from RGB satellite imagery at about 0.5 m per pixel: **{", ".join(meta.classes)}**. A
+Land cover from very-high-resolution RGB satellite imagery: **{", ".join(meta.classes)}**. A
 classic U-Net ({s['model']}, options `{s['options']}`) trained from scratch on a CPU; shipped inside
 terraseg, so it works with no download and no training.
 
@@ -228,8 +236,8 @@ terraseg, so it works with no download and no training.
   {s['train'].get('crop', 256)} px, the default recipe (class-balanced crops, median-frequency class
   weights, cross-entropy + Dice, AdamW with poly decay).
 * Input: 3 bands (R, G, B), 8-bit; normalised with mean {[round(v, 2) for v in meta.mean]} and std
-  {[round(v, 2) for v in meta.std]}. Ground sampling distance of the training images: about
-  {meta.resolution if meta.resolution else 'not recorded (JPEG images without georeference)'}.
+  {[round(v, 2) for v in meta.std]}. Ground sampling distance of the training images:
+  {f"{meta.resolution} m" if meta.resolution else "not stated by the data set (JPEG images without georeference; buildings, cars and road markings are resolved, so metre-class or finer)"}.
   Predictions use {meta.tile_size} px tiles.
 
 ## Scores on the held-out tiles (full resolution)
@@ -253,8 +261,8 @@ int8 − fp32: {s['int8_minus_fp32_points']:+.2f} points of mIoU.
   and the Deepness plugin (`model.int8.onnx`) before any training.
 * **One city, one season, one sensor family**: trained on Dubai only (desert, dense built-up areas,
   irrigated vegetation, sea and pools). Expect lower scores elsewhere: temperate or tropical
-  landscapes, snow, other sensors, other ground resolutions (resample to about 0.5 m), images with
-  other band orders or bit depths.
+  landscapes, snow, other sensors, much coarser or finer ground resolutions, images with other band
+  orders or bit depths.
 * Roads and vegetation are the weakest classes (thin, or mixed with land); the map is not survey-grade.
   For reported areas, assess the map with a reference sample (`terraseg assess`).
 

@@ -165,3 +165,16 @@ def test_wheel_carries_the_model_files(tmp_path):
     for f in ("bundle.json", "model.safetensors", "model.int8.onnx", "card.md"):
         assert f"terraseg/pretrained/{NAME}/{f}" in names, f
     assert {"terraseg/pretrained/samples/dubai-scene.jpg", "terraseg/pretrained/samples/dubai-scene-mask.png"} <= names
+
+
+def test_gui_smoke_test_by_name(tmp_path):
+    import os
+
+    image, _ = pretrained.sample_scene()
+    small = tmp_path / "scene.png"
+    Image.open(image).convert("RGB").crop((0, 0, 256, 256)).save(small)
+    p = subprocess.run([sys.executable, "-m", "terraseg", "gui", str(small), "--model", NAME, "--smoke-test"],
+                       capture_output=True, text=True, timeout=600,
+                       env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "smoke test: predicted 256x256" in p.stdout and NAME in p.stdout, p.stdout
