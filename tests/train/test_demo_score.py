@@ -48,3 +48,26 @@ def test_a_mosaic_scene_keeps_the_object_sizes_of_the_training_sample(tmp_path):
     whole = building_sizes(_scene(np.random.default_rng(3), 512)[1])
     assert 0.5 * small < mosaic < 2 * small  # same size as in training scenes
     assert whole > 4 * small  # one scene drawn at 512 px has buildings 16x the area
+
+
+def test_demo_scores_the_builtin_model_on_the_real_scene_as_scikit_learn_does(tmp_path):
+    """Step 0 of `make demo`: the built-in model's map of the shipped Dubai scene, scored against the
+    mask decoded here from the data set README's colours."""
+    from PIL import Image
+    from sklearn.metrics import accuracy_score, jaccard_score
+
+    from terraseg.data.raster import read_raster
+    from terraseg.demo import builtin_scene
+
+    result = builtin_scene(tmp_path / "builtin")
+    assert {"classes", "overlay"} <= set(result["outputs"])
+    pred = read_raster(result["outputs"]["classes"])[..., 0]
+    rgb = np.asarray(Image.open(result["image"].replace("dubai-scene.jpg", "dubai-scene-mask.png")).convert("RGB"))
+    colours = [(60, 16, 152), (132, 41, 246), (110, 193, 228), (254, 221, 58), (226, 169, 41)]
+    mask = np.full(rgb.shape[:2], 255, np.uint8)
+    for i, c in enumerate(colours):
+        mask[(rgb == c).all(axis=-1)] = i
+    keep = mask != 255
+    assert result["score"]["pixel_accuracy"] == pytest.approx(accuracy_score(mask[keep], pred[keep]))
+    ious = jaccard_score(mask[keep], pred[keep], average=None, labels=list(range(5)))
+    assert result["score"]["miou"] == pytest.approx(float(np.mean(ious)))
