@@ -38,6 +38,10 @@ def _session_options(threads: int | None = None):
     options.inter_op_num_threads = 1
     if threads:
         options.intra_op_num_threads = int(threads)
+    # Worker threads sleep between operators instead of spinning: when other work shares the cores,
+    # a spinning thread burns the time slice its partner needs, and one 256 px tile took 0.9-1.2 s
+    # on 2 threads with spinning against 0.09 s without (2 loaded cores, benchmarks/peers.py).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return options
 
 
