@@ -251,7 +251,8 @@ class CountingBackend:
             f.write(f"{os.getpid()}\n")
 
     def __call__(self, batch):
-        e = np.exp(np.concatenate([batch, -batch], axis=1)[:, :self.meta.num_classes])
+        x = np.concatenate([batch, -batch], axis=1)[:, :self.meta.num_classes]
+        e = np.exp(x - x.max(axis=1, keepdims=True))  # shifted: raw exp overflows on bright pixels
         return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
