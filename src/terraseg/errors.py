@@ -14,7 +14,16 @@ class TerrasegError(Exception):
 
     def __init__(self, message: str, path: str | Path | None = None):
         self.path = str(path) if path is not None else None
-        super().__init__(f"{path}: {message}" if path is not None else message)
+        super().__init__(one_line(f"{path}: {message}" if path is not None else str(message)))
+
+
+def one_line(text: str) -> str:
+    """``text`` with line breaks, tabs and terminal control codes written as escapes (``\\n``,
+    ``\\x1b``): a user's key, class name or file name must not break the one error line or drive the
+    terminal."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
 class DataError(TerrasegError):

@@ -328,9 +328,10 @@ def parse_yaml(text: str, path: str | Path | None = None) -> Any:
     nesting deeper than :data:`MAX_NESTING` and alias bombs."""
     import yaml
 
-    loader = yaml.SafeLoader(text)
+    loader = None
     try:
         _check_yaml_shape(text, path)
+        loader = yaml.SafeLoader(text)
         node = loader.get_single_node()
         if node is None:
             return None
@@ -338,10 +339,16 @@ def parse_yaml(text: str, path: str | Path | None = None) -> Any:
         return loader.construct_document(node)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"invalid YAML{where}: {getattr(exc, 'problem', None) or exc}", path) from None
+        if mark is None and isinstance(exc, yaml.reader.ReaderError):  # a character the YAML reader refuses
+            code = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "\0")
+            where, problem = f" at character {exc.position}", f"character U+{code:04X} is not allowed in YAML"
+        else:
+            where = f" at line {mark.line + 1}" if mark is not None else ""
+            problem = getattr(exc, "problem", None) or first_line(exc)
+        raise ConfigError(f"invalid YAML{where}: {problem}", path) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def _check_duplicates(node, where: str, path) -> None:
