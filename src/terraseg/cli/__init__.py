@@ -41,7 +41,7 @@ def _register() -> None:
     # Each module adds its commands to ``app``; a module that is not written yet is skipped.
     import importlib
 
-    for name in ("data", "models", "train", "evaluate", "predict", "export", "gui"):
+    for name in ("data", "models", "train", "evaluate", "predict", "export", "gui", "assess", "change"):
         try:
             importlib.import_module(f"terraseg.cli.{name}")
         except ModuleNotFoundError as exc:  # pragma: no cover - only while a stage is missing
