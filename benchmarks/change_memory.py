@@ -3,9 +3,10 @@
 Two generated ``--size`` x ``--size`` uint8 class maps (default 20,000 x 20,000: 400 M pixels each,
 UTM, 10 m pixels, 6 classes in blocks with about 10 % change, a nodata corner) are written strip by
 strip, then compared by :func:`terraseg.change.compare_maps` in a child process (change raster as a
-COG, transition matrix, reports; no polygons, which hold the whole raster by design). The child's
-peak resident set size (``VmHWM``, target < 1 GB), its seconds, and the load average before and
-after are reported, so a busy machine shows in the figures.
+COG, transition matrix, reports; no polygons, which hold the whole raster by design), then a
+2,000-point sample of the change raster is drawn by :func:`terraseg.assess.design_sample`, each in
+its own child process. Each child's peak resident set size (``VmHWM``, target < 1 GB) and seconds,
+and the load average before and after are reported, so a busy machine shows in the figures.
 
     .venv/bin/python benchmarks/change_memory.py                 # 20,000² (a few minutes)
     .venv/bin/python benchmarks/change_memory.py --size 4000     # a few seconds
@@ -63,15 +64,28 @@ def write_pair(folder: Path, size: int) -> tuple[Path, Path]:
     return paths
 
 
+def _peak_mb() -> float:
+    return round(int(Path("/proc/self/status").read_text().split("VmHWM:")[1].split()[0]) / 1024, 1)
+
+
 def child(a: str, b: str, out: str) -> None:
     from terraseg.change import compare_maps
 
     t = time.perf_counter()
     report = compare_maps(a, b, out)
     seconds = time.perf_counter() - t
-    peak = int(Path("/proc/self/status").read_text().split("VmHWM:")[1].split()[0]) * 1024
-    print(json.dumps({"seconds": round(seconds, 1), "peak_rss_mb": round(peak / 2**20, 1),
+    print(json.dumps({"seconds": round(seconds, 1), "peak_rss_mb": _peak_mb(),
                       "changed_pixels": report["changed_pixels"], "compared_pixels": report["compared_pixels"]}))
+
+
+def design_child(change_tif: str, points: str) -> None:
+    """``terraseg assess design`` on the change raster (36 strata), in its own process for its own peak."""
+    from terraseg.assess import design_sample
+
+    t = time.perf_counter()
+    design = design_sample(change_tif, points, n=2000, min_per_class=30, seed=0)
+    print(json.dumps({"design_seconds": round(time.perf_counter() - t, 1), "design_peak_rss_mb": _peak_mb(),
+                      "design_points": design["n"]}))
 
 
 def main() -> None:
@@ -79,9 +93,13 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=20_000)
     parser.add_argument("--workdir", type=Path, default=None, help="Folder for the generated maps (default: temp).")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--design-child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(*args.child)
+        return
+    if args.design_child:
+        design_child(*args.design_child)
         return
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         folder = Path(tmp)
@@ -98,6 +116,13 @@ def main() -> None:
             raise SystemExit(proc.returncode)
         result = json.loads(proc.stdout.strip().splitlines()[-1])
         change_tif = folder / "out" / "change.tif"
+        log("designing a sample of the change raster in a child process")
+        proc = subprocess.run([sys.executable, __file__, "--design-child", str(change_tif),
+                               str(folder / "points.gpkg")], capture_output=True, text=True)
+        if proc.returncode != 0:
+            sys.stderr.write(proc.stderr)
+            raise SystemExit(proc.returncode)
+        result.update(json.loads(proc.stdout.strip().splitlines()[-1]))
         result.update({"size": args.size, "pixels_per_map": args.size ** 2, "target_peak_rss_mb": 1024,
                        "under_target": result["peak_rss_mb"] < 1024, "generate_seconds": round(generate, 1),
                        "change_tif_mb": round(change_tif.stat().st_size / 2**20, 1),

@@ -199,3 +199,31 @@ def test_a_full_coverage_reference_raster_gives_census_figures(scene, tmp_path):
         assert row["users_accuracy"] == pytest.approx(expected[j, j] / expected[j].sum())
         assert row["producers_accuracy"] == pytest.approx(expected[j, j] / expected[:, j].sum())
         assert "area_ci95_m2" not in row
+
+
+def test_web_mercator_map_areas_are_ground_areas_not_planar(tmp_path):
+    from pyproj import Geod, Transformer
+
+    from terraseg.assess import estimate_areas
+
+    to_ll = Transformer.from_crs("EPSG:3857", "EPSG:4326", always_xy=True)
+    x0, y0 = Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True).transform(13.4, 52.5)  # Berlin
+    h, w, res = 30, 40, 50.0
+    classes = np.zeros((h, w), np.uint8)
+    classes[:, 20:] = 1
+    path = write_class_map(tmp_path / "merc.tif", classes, "EPSG:3857", from_origin(x0, y0, res, res),
+                           ["water", "forest"])
+    pts = [(x0 + (c + 0.5) * res, y0 - (r + 0.5) * res, "water" if c < 20 else "forest")
+           for r in range(0, h, 6) for c in range(1, w, 8)]
+    result = estimate_areas(path, _csv(tmp_path / "p.csv", pts))
+    geod = Geod(ellps="WGS84")
+    total = 0.0
+    for r in range(h):  # rows of Web Mercator are parallels: the ground area of 20 pixels of each row
+        xs = np.linspace(x0, x0 + 20 * res, 50)
+        lon, top = to_ll.transform(xs, np.full(50, y0 - r * res))
+        _, bottom = to_ll.transform(xs, np.full(50, y0 - (r + 1) * res))
+        total += abs(geod.polygon_area_perimeter(np.r_[lon, lon[::-1]], np.r_[top, bottom[::-1]])[0])
+    assert result["area_method"] == "geodesic"
+    water = result["classes"][0]
+    assert water["map_area_m2"] == pytest.approx(total, rel=1e-5)
+    assert 20 * h * res ** 2 / water["map_area_m2"] > 2.5  # planar Web Mercator m² would be 2.7x too large

@@ -13,8 +13,9 @@ counts, ``n_i.`` points in stratum ``i``, ``A_i`` mapped area of class ``i``, ``
 * user's accuracy (eq. 2): ``U_i = p_ii / p_i.``, ``V(U_i) = U_i (1 - U_i) / (n_i. - 1)`` (eq. 6)
 * producer's accuracy (eq. 3): ``P_j = p_jj / p_.j``, with the variance of eq. 7
   (``N_.j = Σ_i A_i n_ij / n_i.``, the estimated reference area of class ``j``)
-* area proportion (eq. 9): ``p_.k = Σ_i W_i n_ik / n_i.``, ``S(p_.k)² = Σ_i W_i² (n_ik/n_i.)(1 - n_ik/n_i.) / (n_i. - 1)``
-  (eq. 10); error-adjusted area ``A p_.k`` with standard error ``A S(p_.k)`` (eq. 11)
+* area proportion (eq. 9): ``p_.k = Σ_i W_i n_ik / n_i.``, with
+  ``S(p_.k)² = Σ_i W_i² (n_ik/n_i.)(1 - n_ik/n_i.) / (n_i. - 1)`` (eq. 10);
+  error-adjusted area ``A p_.k`` with standard error ``A S(p_.k)`` (eq. 11)
 * 95 % confidence intervals: ``± 1.96 × SE``.
 
 Sample size (eq. 13, Cochran 1977 eq. 5.25 without the finite population correction):
