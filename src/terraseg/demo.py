@@ -178,7 +178,7 @@ def _score(class_raster: str | Path, mask, class_names: list[str], ignore_index:
     from terraseg.data.raster import read_raster
     from terraseg.metrics import ConfusionMatrix, compute_metrics
 
-    pred = read_raster(class_raster)[..., 0]
+    pred = read_raster(class_raster, palette_indices=True)[..., 0]  # a PNG class map is a palette image
     cm = ConfusionMatrix(len(class_names), ignore_index, class_names).update(pred, mask).matrix
     m = compute_metrics(cm, class_names)
     return {"pixel_accuracy": float(m["pixel_accuracy"]), "miou": float(m["miou"]),

@@ -61,7 +61,7 @@ def test_demo_scores_the_builtin_model_on_the_real_scene_as_scikit_learn_does(tm
 
     result = builtin_scene(tmp_path / "builtin")
     assert {"classes", "overlay"} <= set(result["outputs"])
-    pred = read_raster(result["outputs"]["classes"])[..., 0]
+    pred = read_raster(result["outputs"]["classes"], palette_indices=True)[..., 0]
     rgb = np.asarray(Image.open(result["image"].replace("dubai-scene.jpg", "dubai-scene-mask.png")).convert("RGB"))
     colours = [(60, 16, 152), (132, 41, 246), (110, 193, 228), (254, 221, 58), (226, 169, 41)]
     mask = np.full(rgb.shape[:2], 255, np.uint8)
