@@ -266,3 +266,37 @@ def test_every_error_is_one_printable_line(message, path):
     # keys, class names and file names from user files end up in messages: escaped, never raw
     text = str(TerrasegError(message, path))
     assert text.isprintable() and "\n" not in text
+
+
+# ------------------------------------------------------------------ point files of `terraseg assess areas`
+_csv_cells = st.one_of(st.text(alphabet="0123456789.-e+ ,;\"'\nxyabnNaif", max_size=12), scalars.map(str))
+
+
+@SETTINGS
+@given(data=st.data(), kind=st.sampled_from(["csv", "geojson", "gpkg"]))
+def test_point_files(tmp_path_factory, data, kind):
+    from terraseg.assess.points import read_points
+
+    folder = tmp_path_factory.mktemp("points")
+    path = folder / f"points.{kind}"
+    if kind == "csv":
+        header = data.draw(st.sampled_from(["x,y,reference", "X,Y,reference", "x,reference", "lon,lat,ref", ""])
+                           | st.text(max_size=20))
+        rows = data.draw(st.lists(st.lists(_csv_cells, max_size=4).map(",".join), max_size=6))
+        path.write_text("\n".join([header, *rows]), encoding="utf-8")
+    elif kind == "geojson":
+        feature = st.fixed_dictionaries({"type": st.just("Feature"), "geometry": values | st.fixed_dictionaries(
+            {"type": st.sampled_from(["Point", "LineString", "Bogus"]),
+             "coordinates": st.lists(st.floats(allow_nan=True, allow_infinity=True) | scalars, max_size=3)}),
+            "properties": values | st.fixed_dictionaries({"reference": scalars})})
+        body = data.draw(st.fixed_dictionaries({"type": st.just("FeatureCollection"),
+                                                "features": st.lists(feature, max_size=4)}) | values | deep_values)
+        path.write_text(json.dumps(body, allow_nan=True), encoding="utf-8")
+    else:  # bytes that are, or are cut from, a real GeoPackage are beyond hypothesis: arbitrary bytes then
+        path.write_bytes(data.draw(st.binary(max_size=300)) if data.draw(st.booleans()) else b"SQLite format 3\x00")
+    try:
+        points = read_points(path)
+    except TerrasegError as exc:
+        assert "points." in _one_line(exc)
+        return
+    assert len(points.x) == len(points.y) == len(points.labels)
