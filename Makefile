@@ -1,12 +1,13 @@
 # terraseg: two commands do everything.
 #   make demo   create .venv, install, run the whole pipeline on a generated sample (no downloads)
-#   make test   install the dev extras and run the test suite
+#   make test   install the dev extras and run the test suite (it also builds the docs with --strict)
+#   make docs   build the documentation site into site/ (mkdocs, Material theme)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 DEMO   ?= demo-output
 
-.PHONY: demo test install install-dev clean bench
+.PHONY: demo test install install-dev clean bench docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,8 +32,11 @@ demo: install
 test: install-dev
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
 
+docs: install-dev
+	$(BIN)/mkdocs build --strict --site-dir site
+
 bench: install
 	$(BIN)/python benchmarks/dubai.py
 
 clean:
-	rm -rf $(VENV) $(DEMO) test-output
+	rm -rf $(VENV) $(DEMO) test-output site
