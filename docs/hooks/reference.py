@@ -372,16 +372,12 @@ def on_files(files, config):
     return files
 
 
-# ------------------------------------------------------------------ pictures other pages wait for
+# --------------------------------------------------------------------- pages other issues still write
 
-# Pictures that another issue's page already shows and that its engineer adds with the run that makes
-# them (issue 21: the built-in model on the shipped scene). While one is absent its broken-link
-# warning is logged as INFO, naming it, instead of failing the strict build; every other missing
-# file still fails it. Links to the pending pages (PENDING_PAGES above) are treated the same way.
-PENDING_PICTURES = {"images/builtin-scene-overlay.jpg"}
+class _PendingPages(logging.Filter):
+    """A link to a page of PENDING_PAGES is logged as INFO, not a strict-mode warning, while that
+    page is absent; every other missing file or anchor still fails the build."""
 
-
-class _PendingPictures(logging.Filter):
     def __init__(self, docs_dir: Path):
         super().__init__()
         self.docs_dir = docs_dir
@@ -390,14 +386,14 @@ class _PendingPictures(logging.Filter):
         if record.levelno != logging.WARNING:
             return True
         message = record.getMessage()
-        for pending in PENDING_PICTURES | PENDING_PAGES:
+        for pending in PENDING_PAGES:
             if f"'{pending}' is not found" in message and not (self.docs_dir / pending).exists():
-                log.info("pending file %s (added by its own issue): %s", pending, message)
+                log.info("pending page %s (written by its own issue): %s", pending, message)
                 return False
         return True
 
 
 def on_startup(command, dirty):  # noqa: ARG001 - mkdocs hook signature
     target = logging.getLogger("mkdocs.structure.pages")
-    if not any(isinstance(f, _PendingPictures) for f in target.filters):
-        target.addFilter(_PendingPictures(ROOT / "docs"))
+    if not any(isinstance(f, _PendingPages) for f in target.filters):
+        target.addFilter(_PendingPages(ROOT / "docs"))
