@@ -7,7 +7,7 @@ from terraseg.errors import ConfigError
 from terraseg.predict.blend import window_2d
 from terraseg.predict.api import predict_array
 from terraseg.predict.engine import infer
-from terraseg.predict.tiler import TileGrid, axis_starts, resolve_overlap, tile_windows
+from terraseg.predict.tiler import TileGrid, axis_starts, fitted_tile_size, resolve_overlap, tile_windows
 
 from predict_helpers import PixelBackend, make_meta, position_image
 
@@ -36,6 +36,46 @@ def test_windows_cover_every_pixel_and_stay_inside(h, w, tile, overlap):
     starts = grid.row_starts
     for a, b in zip(starts, starts[1:]):
         assert 0 < b - a <= tile - overlap
+
+
+@pytest.mark.parametrize("h,w", [(2448, 2448), (4096, 4096), (3000, 1000), (300, 500), (1025, 1025), (20, 20),
+                                 (1024, 1024), (5000, 70)])
+@pytest.mark.parametrize("tile,overlap", [(1024, 16), (512, 16), (256, 64), (500, 0)])
+def test_fitted_tile_is_the_smallest_multiple_of_32_with_no_more_tiles(h, w, tile, overlap):
+    """Checked by brute force over every candidate size, not by the formula under test."""
+    def per_axis(size):
+        return len(axis_starts(h, size, size - overlap)), len(axis_starts(w, size, size - overlap))
+
+    fitted = fitted_tile_size(h, w, tile, overlap)
+    rows, cols = per_axis(tile)
+    candidates = [s for s in range(32, tile + 1, 32) if s > overlap and per_axis(s)[0] <= rows
+                  and per_axis(s)[1] <= cols]
+    assert fitted == (candidates[0] if candidates else tile)
+    grid = TileGrid.for_scene(h, w, tile, overlap)
+    assert grid.tile_size == fitted and len(grid) <= rows * cols
+    # the pixels the network sees never grow (windows padded up to the tile size)
+    assert len(grid) * fitted ** 2 <= len(TileGrid(h, w, tile, overlap)) * tile ** 2
+    assert TileGrid.for_scene(h, w, tile, overlap, fit=False).tile_size == tile
+
+
+def test_fitted_grid_of_a_dubai_sized_scene():
+    # 2448 px at 1024/16: 3 tiles per axis either way, 832 px instead of 1024 px (6.2 MP, not 9.4 MP)
+    assert fitted_tile_size(2448, 2448, 1024, 16) == 832
+    assert TileGrid.for_scene(2448, 2448, 1024, 16).row_starts == [0, 816, 1616]
+
+
+def test_fixed_input_model_gets_the_full_tile_and_others_a_fitted_one():
+    meta = make_meta(bands=3, num_classes=4)
+    image = position_image(100, 90)
+    free = PixelBackend(meta)
+    predict_array(free, image, tile_size=256, overlap=16)
+    assert {s[2:] for s in free.shapes} == {(128, 128)}  # one tile: 100 x 90 rounded up to 32s
+    fixed = PixelBackend(meta)
+    fixed.fixed_input_size = (256, 256)
+    got = predict_array(fixed, image, tile_size=256, overlap=16, return_probabilities=True)
+    assert {s[2:] for s in fixed.shapes} == {(256, 256)}
+    free_result = predict_array(PixelBackend(meta), image, tile_size=256, overlap=16, return_probabilities=True)
+    np.testing.assert_allclose(got.probabilities, free_result.probabilities, atol=1e-5)  # a pixel-wise model
 
 
 def test_exact_multiple_has_no_extra_tile():

@@ -40,7 +40,7 @@ def evaluate_command(
                                               help="Split JSON (default: the data set's 'split' key)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o",
                                        help="Output folder (default: eval-<data set>-<split> beside the model)."),
-    tile_size: Optional[int] = typer.Option(None, "--tile-size", help="Tile size in pixels (default: the bundle's)."),
+    tile_size: Optional[int] = typer.Option(None, "--tile-size", help="Largest tile size in pixels (default: the bundle's); fitted to the scene."),
     overlap: Optional[int] = typer.Option(None, "--overlap", help="Tile overlap in pixels (default: tile size / 4)."),
     batch_size: int = typer.Option(4, "--batch-size", min=1, help="Tiles per model call."),
     tta: bool = typer.Option(False, "--tta", help="Test-time augmentation (average over flips and rotations)."),

@@ -16,7 +16,7 @@ def predict_command(
                                                   "(`terraseg models pretrained`, e.g. dubai-landcover)."),
     inputs: List[str] = typer.Argument(..., help="Image files (JPG/PNG/TIFF/GeoTIFF), folders or globs."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
-    tile_size: Optional[int] = typer.Option(None, "--tile-size", help="Tile size in pixels (default: the bundle's)."),
+    tile_size: Optional[int] = typer.Option(None, "--tile-size", help="Largest tile size in pixels (default: the bundle's); fitted to the scene."),
     overlap: Optional[int] = typer.Option(None, "--overlap",
                                           help="Tile overlap in pixels (default: tile size / 4, at most 16)."),
     batch_size: int = typer.Option(4, "--batch-size", min=1, help="Tiles per model call."),

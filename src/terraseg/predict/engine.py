@@ -2,7 +2,9 @@
 
 :func:`run_tiles` is the only place a scene is predicted:
 
-1. the scene is cut into a :class:`~terraseg.predict.tiler.TileGrid` of equal-size tiles;
+1. the scene is cut into a :class:`~terraseg.predict.tiler.TileGrid` of equal-size tiles, the tile
+   size fitted to the scene (:meth:`~terraseg.predict.tiler.TileGrid.for_scene`) unless the model
+   takes only one input size;
 2. tiles are processed one tile row at a time, in batches, optionally with test-time augmentation;
 3. each tile's probabilities are multiplied by a smooth blending window and added to a rolling band
    of ``tile_size`` rows (per-class weighted sums + summed weights);
@@ -96,9 +98,15 @@ def classes_and_confidence(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return classes, best
 
 
+def fits_tiles(backend) -> bool:
+    """Whether the tile size may be fitted to the scene: the model takes any input size (an ONNX file
+    with a fixed input shape says ``fixed_input_size``)."""
+    return getattr(backend, "fixed_input_size", None) is None
+
+
 def run_tiles(backend, source, normaliser, *, tile_size: int, overlap: int, batch_size: int, blend: str,
               tta: str, emit: EmitFn, progress: ProgressFn | None = None,
-              cancel: CancelFn | None = None) -> None:
+              cancel: CancelFn | None = None, fit_tiles: bool = True) -> None:
     """Predict ``source`` tile by tile and call ``emit(top, bottom, probs, valid)`` for final rows.
 
     ``source`` is a :class:`~terraseg.data.source.Source` (``height``, ``width``, ``count``,
@@ -106,11 +114,13 @@ def run_tiles(backend, source, normaliser, *, tile_size: int, overlap: int, batc
     :class:`~terraseg.normalisation.Normaliser` for its bands. ``probs`` is float32
     ``(K, bottom - top, W)`` (a view into the rolling band, valid only during the call); ``valid`` a
     bool ``(bottom - top, W)`` mask of pixels that are not nodata (``None``: no nodata). Strips are
-    emitted in order and partition the rows exactly.
+    emitted in order and partition the rows exactly. ``fit_tiles=False`` keeps ``tile_size`` as given
+    (a block of a scene split over workers, whose tile size was fitted to the whole scene).
     """
     meta = backend.meta
     k = int(meta.num_classes)
-    grid = TileGrid(source.height, source.width, int(tile_size), int(overlap))
+    grid = TileGrid.for_scene(source.height, source.width, int(tile_size), int(overlap),
+                              fit=fit_tiles and fits_tiles(backend))
     th, tw, ts = grid.tile_height, grid.tile_width, grid.tile_size
     pad_b, pad_r = grid.pad_amounts()
     weight = window_2d(th, tw, blend)
@@ -172,14 +182,14 @@ def run_tiles(backend, source, normaliser, *, tile_size: int, overlap: int, batc
 
 def predict_source(backend, source, sinks, normaliser=None, *, tile_size: int, overlap: int, batch_size: int = 4,
                    blend: str = "cosine", tta="none", ignore: int = 255, progress: ProgressFn | None = None,
-                   cancel: CancelFn | None = None) -> None:
+                   cancel: CancelFn | None = None, fit_tiles: bool = True) -> None:
     """Predict ``source`` with ``backend`` and stream the result to ``sinks`` (start, strips, finish).
 
     ``normaliser`` defaults to the one the backend's metadata describes; ``ignore`` is the class value
     written where the input is invalid (nodata, masked, alpha 0, NaN/inf).
     """
     from terraseg.normalisation import Normaliser
-    from terraseg.predict.sinks import RunInfo
+    from terraseg.predict.sinks import RunInfo, finish_sinks
 
     if normaliser is None:
         normaliser = Normaliser.from_meta(backend.meta, source.count)
@@ -191,9 +201,8 @@ def predict_source(backend, source, sinks, normaliser=None, *, tile_size: int, o
         deliver(sinks, run, top, bottom, probs, valid)
 
     run_tiles(backend, source, normaliser, tile_size=tile_size, overlap=overlap, batch_size=batch_size,
-              blend=blend, tta=resolve_tta(tta), emit=emit, progress=progress, cancel=cancel)
-    for sink in sinks:
-        sink.finish()
+              blend=blend, tta=resolve_tta(tta), emit=emit, progress=progress, cancel=cancel, fit_tiles=fit_tiles)
+    finish_sinks(sinks)
 
 
 def deliver(sinks, run, top: int, bottom: int, probs: np.ndarray, valid: np.ndarray | None) -> None:

@@ -143,7 +143,8 @@ class OnnxBackend:
     its share of the tiles (``parallel_tiles``): a convolution split over cores waits for the slowest
     core at every operator, whole tiles per core do not; measured 1.1-1.6x the tiles per second of
     one intra-op parallel run on 2 cores (``benchmarks/peers.py``), most when other work shares the
-    cores. A single tile runs on ``session``, whose operators use ``threads`` intra-op threads.
+    cores. Tiles that do not fill every thread (a single tile, the last of an uneven batch) run on
+    ``session``, whose operators use ``threads`` intra-op threads.
     """
 
     name = "onnx"
@@ -189,6 +190,10 @@ class OnnxBackend:
         if len(inputs) != 1:
             raise ModelError(f"expected an ONNX model with one input, found {len(inputs)}", self.path)
         self.input_name = inputs[0].name
+        dims = list(inputs[0].shape or [])
+        # a file exported with a fixed height and width takes only that size: tiles are not fitted
+        self.fixed_input_size = (tuple(dims[2:4]) if len(dims) == 4 and all(isinstance(d, int) and d > 0
+                                                                             for d in dims[2:4]) else None)
         self.output_name = self.session.get_outputs()[0].name
         on_cpu = self.providers[0] == "CPUExecutionProvider"
         self.parallel_tiles = bool(parallel_tiles) and self.threads > 1 and on_cpu
@@ -207,8 +212,15 @@ class OnnxBackend:
                     self._tile_session = ort.InferenceSession(str(self.path), _session_options(1),
                                                               providers=self.providers)
         session, names, feed = self._tile_session, [self.output_name], self.input_name
-        parts = np.array_split(batch, min(self.threads, batch.shape[0]))  # onnxruntime releases the GIL
+        # whole tiles per thread; the tiles left over when the batch does not divide evenly run on the
+        # intra-op session afterwards (3 tiles on 2 cores: 2 in parallel, then 1 on both cores, instead
+        # of 2 + 1 in parallel with one core idle for a tile's time)
+        n = batch.shape[0]
+        even = n - n % self.threads
+        parts = np.array_split(batch[:even], self.threads)  # onnxruntime releases the GIL
         outs = list(self._pool.map(lambda part: session.run(names, {feed: np.ascontiguousarray(part)})[0], parts))
+        if even < n:
+            outs.append(self.session.run(names, {feed: np.ascontiguousarray(batch[even:])})[0])
         return np.concatenate(outs)
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
@@ -217,7 +229,7 @@ class OnnxBackend:
         if batch.ndim != 4 or batch.shape[1] != self.meta.in_channels:
             raise DataError(f"model expects a batch (N, {self.meta.in_channels}, h, w), got shape {tuple(batch.shape)}")
         batch = np.ascontiguousarray(batch, dtype=np.float32)
-        if self.parallel_tiles and batch.shape[0] > 1:
+        if self.parallel_tiles and batch.shape[0] >= self.threads:
             return np.asarray(self._run_tiles_in_parallel(batch), dtype=np.float32)
         out = self.session.run([self.output_name], {self.input_name: batch})[0]
         return np.asarray(out, dtype=np.float32)

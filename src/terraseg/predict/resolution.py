@@ -88,7 +88,7 @@ def predict_resampled(backend, source, sinks, ratio: float, *, scratch_dir, igno
 
     from terraseg.data.source import RasterioSource
     from terraseg.predict.engine import deliver, predict_source
-    from terraseg.predict.sinks import ProbabilitySink, RunInfo
+    from terraseg.predict.sinks import ProbabilitySink, RunInfo, finish_sinks
 
     if not hasattr(source, "ds"):
         raise ConfigError("--resample works on GDAL rasters (GeoTIFF, VRT, ...), not on pictures", source.path)
@@ -115,7 +115,6 @@ def predict_resampled(backend, source, sinks, ratio: float, *, scratch_dir, igno
                 bottom = min(source.height, top + STRIP_ROWS)
                 probs = back.read(window=Window(0, top, source.width, bottom - top)).astype(np.float32)
                 deliver(sinks, info, top, bottom, probs, source.valid_rows(top, bottom))
-        for sink in sinks:
-            sink.finish()
+        finish_sinks(sinks)
     finally:
         shutil.rmtree(folder, ignore_errors=True)

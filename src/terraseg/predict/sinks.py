@@ -69,7 +69,10 @@ class RunInfo:
 
 
 class Sink:
-    """Base class: override what you need."""
+    """Base class: override what you need. ``reads_source``: ``finish`` reads the input again (it runs
+    in the calling thread, where the GDAL environment of a remote input is set)."""
+
+    reads_source = False
 
     def start(self, run: RunInfo) -> None:
         self.run = run
@@ -79,6 +82,36 @@ class Sink:
 
     def finish(self) -> None:
         pass
+
+
+def finish_sinks(sinks) -> None:
+    """``finish()`` every sink, the independent ones at the same time: their last work (PNG encoding,
+    the Cloud Optimized GeoTIFF copy, polygons) is in C code that releases the GIL and writes its own
+    file, so on 2 cores the final writes of a prediction overlap instead of queueing. The first error
+    is raised once all have ended."""
+    sinks = list(sinks)
+    here = [s for s in sinks if s.reads_source]
+    pooled = [s for s in sinks if not s.reads_source]
+    if len(pooled) + len(here) < 2:
+        for sink in sinks:
+            sink.finish()
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    errors = []
+    with ThreadPoolExecutor(max(1, len(pooled)), thread_name_prefix="terraseg-sink") as pool:
+        futures = [pool.submit(s.finish) for s in pooled]
+        for sink in here:
+            try:
+                sink.finish()
+            except BaseException as exc:  # noqa: BLE001 - re-raised below, after the others ended
+                errors.append(exc)
+        for future in futures:
+            exc = future.exception()
+            if exc is not None:
+                errors.append(exc)
+    if errors:
+        raise errors[0]
 
 
 class ArraySink(Sink):
@@ -311,6 +344,8 @@ class OverlaySink(Sink):
     Classes are sampled to the preview grid (nearest pixel centre) as strips pass, and the image comes
     from the source's own preview, so nothing is read twice at full resolution.
     """
+
+    reads_source = True  # the preview of the input under the map
 
     def __init__(self, path: str | Path | None, max_size: int = 2048, alpha: float = 0.45):
         self.path, self.max_size, self.alpha = path, max_size, alpha

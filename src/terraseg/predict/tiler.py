@@ -9,6 +9,11 @@ Every tile has the same shape, so tiles can be batched:
 
 Windows are :class:`rasterio.windows.Window` values clipped to the scene (``col_off, row_off, width,
 height``); :func:`pad_amounts` says how much padding a window needs to reach the tile size.
+
+The tile size a user or a bundle asks for is an upper bound: :meth:`TileGrid.for_scene` shrinks it to
+the smallest size (a multiple of :data:`FIT_MULTIPLE`) that covers the scene with as many tiles per
+axis, so a model that takes any input size is not run on pixels that only a shifted last tile or
+padding brings in.
 """
 
 from __future__ import annotations
@@ -25,6 +30,10 @@ from terraseg.errors import ConfigError, DataError
 # 0) at 256 and 512 px tiles, and a 2448² scene at 512 px tiles then runs 25 tiles instead of 49
 # (docs/benchmarks/peers.md, the sweep table).
 DEFAULT_OVERLAP_MAX = 16
+
+# Fitted tile sizes are rounded up to a multiple of this: the downsampling factor of 5-level encoders,
+# so the skip connections of every architecture line up without internal padding.
+FIT_MULTIPLE = 32
 
 
 def resolve_overlap(tile_size: int, overlap: int | float | None) -> int:
@@ -53,6 +62,29 @@ def axis_starts(length: int, tile: int, stride: int) -> list[int]:
     return sorted(set(starts))
 
 
+def _round_up(n: int, multiple: int) -> int:
+    return -(-n // multiple) * multiple
+
+
+def fitted_tile_size(height: int, width: int, tile_size: int, overlap: int, multiple: int = FIT_MULTIPLE) -> int:
+    """The smallest square tile, a multiple of ``multiple`` and at most ``tile_size``, whose grid has no
+    more tiles per axis than ``tile_size``'s.
+
+    A 2448 px axis at 1024 px tiles with 16 px overlap takes 3 tiles (9.4 MP through the network for a
+    6.0 MP scene, the last tile shifted back over its neighbour); 3 tiles of 832 px cover it too (6.2 MP).
+    An axis shorter than the tile gets one tile of its own length, rounded up, instead of padding to
+    ``tile_size``.
+    """
+    def axis(length: int) -> int:
+        if length <= tile_size:
+            return _round_up(length, multiple)
+        n = len(axis_starts(length, tile_size, tile_size - overlap))
+        return _round_up(-(-(length + (n - 1) * overlap) // n), multiple)
+
+    fitted = max(axis(height), axis(width), _round_up(overlap + 1, multiple))
+    return min(int(tile_size), fitted)
+
+
 @dataclass(frozen=True)
 class TileGrid:
     """The tile layout of a ``height`` x ``width`` scene."""
@@ -68,6 +100,14 @@ class TileGrid:
         if self.height < 1 or self.width < 1:
             raise DataError(f"empty scene ({self.width}x{self.height})")
         resolve_overlap(self.tile_size, self.overlap)
+
+    @classmethod
+    def for_scene(cls, height: int, width: int, tile_size: int, overlap: int, fit: bool = True) -> "TileGrid":
+        """The grid of a whole scene; ``fit``: with :func:`fitted_tile_size` (for models that take any
+        input size; a model with a fixed input shape needs ``fit=False``)."""
+        if fit and height >= 1 and width >= 1 and tile_size >= 1:
+            tile_size = fitted_tile_size(height, width, int(tile_size), int(overlap))
+        return cls(height, width, int(tile_size), int(overlap))
 
     @property
     def stride(self) -> int:

@@ -33,7 +33,7 @@ import numpy as np
 
 from terraseg.data.source import Source
 from terraseg.errors import DataError
-from terraseg.predict.sinks import RunInfo, Sink, Strip
+from terraseg.predict.sinks import RunInfo, Sink, Strip, finish_sinks
 from terraseg.predict.tiler import TileGrid
 
 MIN_BLOCK_ROWS = 8
@@ -129,8 +129,7 @@ class CropSink(Sink):
             sink.write(part)
 
     def finish(self) -> None:
-        for sink in self.sinks:
-            sink.finish()
+        finish_sinks(self.sinks)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -196,7 +195,8 @@ def predict_block(backend, input_path, folder: Path, block: Block, opts, tile: i
         crop = CropSink(sinks, RunInfo(meta, RowsView(source, block.top, block.bottom), ignore),
                         block.top - block.read_top)
         predict_source(backend, RowsView(source, block.read_top, block.read_bottom), [crop], tile_size=tile,
-                       overlap=overlap, batch_size=opts.batch_size, blend=opts.blend, tta=opts.tta, ignore=ignore)
+                       overlap=overlap, batch_size=opts.batch_size, blend=opts.blend, tta=opts.tta, ignore=ignore,
+                       fit_tiles=False)  # ``tile`` is already fitted to the whole scene
     return paths
 
 

@@ -23,7 +23,7 @@ def join_blocks(meta, input_path, out_dir, opts, name: str, tile: int, overlap: 
     """Write the outputs of ``input_path`` into ``out_dir`` from its block files in ``folder``."""
     from terraseg.predict.api import file_outputs
     from terraseg.predict.options import ignore_value
-    from terraseg.predict.sinks import RunInfo, Strip
+    from terraseg.predict.sinks import RunInfo, Strip, finish_sinks
     from terraseg.predict.tiler import TileGrid
 
     ignore = ignore_value(meta)
@@ -41,6 +41,5 @@ def join_blocks(meta, input_path, out_dir, opts, name: str, tile: int, overlap: 
                 strip = Strip(top, bottom, rows.get("probabilities"), classes, confidence, valid)
                 for sink in sinks:
                     sink.write(strip)
-        for sink in sinks:
-            sink.finish()
+        finish_sinks(sinks)
     return paths

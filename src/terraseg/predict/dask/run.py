@@ -42,8 +42,10 @@ def _scene_size(path) -> tuple[int, int] | None:
         return None  # the worker reports the error, as the single-process run would
 
 
-def _split_plans(items: list[_Item], opts, tile: int, overlap: int, workers: int, block_rows: int | None) -> dict:
-    """``{item index: (TileGrid, tile rows per block)}`` for the scenes to split."""
+def _split_plans(items: list[_Item], opts, tile: int, overlap: int, workers: int, block_rows: int | None,
+                 fit: bool) -> dict:
+    """``{item index: (TileGrid, tile rows per block)}`` for the scenes to split; each grid's tile size
+    is fitted to its whole scene (``fit``), as a single-process run would fit it."""
     from terraseg.predict.dask.blocks import rows_per_block
     from terraseg.predict.tiler import TileGrid
 
@@ -53,7 +55,7 @@ def _split_plans(items: list[_Item], opts, tile: int, overlap: int, workers: int
     for item in items:
         size = _scene_size(item.path)
         if size is not None:
-            grids[item.index] = TileGrid(size[0], size[1], tile, overlap)
+            grids[item.index] = TileGrid.for_scene(size[0], size[1], tile, overlap, fit=fit)
     total = sum(len(g) for g in grids.values())
     plans = {}
     for index, grid in grids.items():
@@ -66,6 +68,7 @@ def _split_plans(items: list[_Item], opts, tile: int, overlap: int, workers: int
 def predict_on_cluster(backend, files, names, out_dir, opts, result, *, resume: bool, workers: int | None,
                        scheduler, block_rows: int | None, log, progress):
     """Predict ``files`` on a cluster into ``out_dir``; fills and returns ``result`` (a ``BatchResult``)."""
+    from terraseg.predict.engine import fits_tiles
     from terraseg.predict.resume import failure_message, is_finished
     from terraseg.predict.dask.cluster import connect, require_distributed, worker_count, workers_per_host
     from terraseg.predict.options import output_paths, validate
@@ -93,7 +96,7 @@ def predict_on_cluster(backend, files, names, out_dir, opts, result, *, resume: 
         files_task = progress.add_task("files", total=len(files), completed=len(result.skipped))
         plugin = ModelPlugin(payload, workers_per_host(client))
         client.register_plugin(plugin, name=plugin.name)
-        plans = _split_plans(todo, opts, tile, overlap, worker_count(client), block_rows)
+        plans = _split_plans(todo, opts, tile, overlap, worker_count(client), block_rows, fits_tiles(backend))
         blocks_task = progress.add_task("blocks", total=0, visible=bool(plans))
         run_id = uuid.uuid4().hex[:8]
         futures = {}
@@ -107,21 +110,21 @@ def predict_on_cluster(backend, files, names, out_dir, opts, result, *, resume: 
             blocks = plan_blocks(grid, rows)
             folder = blocks_folder(out_dir, item.name)
             plan = json.loads(json.dumps({"input": str(item.path), "height": grid.height, "width": grid.width,
-                                          "tile": tile, "overlap": overlap, "tile_rows_per_block": rows,
+                                          "tile": grid.tile_size, "overlap": overlap, "tile_rows_per_block": rows,
                                           "model": payload.digest, "options": asdict(opts)}))
             written = prepare_blocks_folder(folder, plan, blocks, block_kinds(opts), resume)
             block_futures = []
             for block in blocks:
                 if block.index in written:
                     continue
-                future = client.submit(tasks.block_task, plugin.name, item.path, folder, block, opts, tile, overlap,
-                                       key=f"block-{item.name}-{block.index}-{run_id}", pure=False)
+                future = client.submit(tasks.block_task, plugin.name, item.path, folder, block, opts, grid.tile_size,
+                                       overlap, key=f"block-{item.name}-{block.index}-{run_id}", pure=False)
                 futures[future] = ("block", item)
                 block_futures.append(future)
             progress.update(blocks_task, total=progress.tasks[blocks_task].total + len(blocks),
                             advance=len(blocks) - len(block_futures))
-            join = client.submit(tasks.join_task, plugin.name, item.path, out_dir, opts, item.name, tile, overlap,
-                                 folder, blocks, *block_futures, key=f"join-{item.name}-{run_id}", pure=False)
+            join = client.submit(tasks.join_task, plugin.name, item.path, out_dir, opts, item.name, grid.tile_size,
+                                 overlap, folder, blocks, *block_futures, key=f"join-{item.name}-{run_id}", pure=False)
             futures[join] = ("file", item)
         for future in distributed.as_completed(list(futures)):
             kind, item = futures[future]
