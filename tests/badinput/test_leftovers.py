@@ -85,3 +85,23 @@ def test_failed_train_leaves_no_run_folder(sample_dataset, tmp_path, capsys):
     line = one_line(err)
     assert code == 2 and "accelerator" in line
     assert listing(runs) == []
+
+
+def test_resume_removes_what_a_killed_run_left_in_any_run_folder(tmp_path):
+    """A run killed while writing its curves left ``plots/.curves.<pid>-….part.png`` (seen in the
+    kill-and-resume test); resuming removes it, as it removes half-written checkpoints."""
+    from terraseg.train.checkpoint_io import resume_checkpoint
+    from terraseg.errors import TerrasegError
+
+    run_dir = tmp_path / "run"
+    for sub in ("checkpoints", "plots", "bundle"):
+        (run_dir / sub).mkdir(parents=True)
+    stale = [_stale(run_dir / "plots", "curves", ".part.png"), _stale(run_dir / "checkpoints", "last", ".part.ckpt"),
+             _stale(run_dir / "bundle", "model", ".part.safetensors"), _stale(run_dir, "metrics", ".part.csv")]
+    mine = run_dir / "plots" / "curves.png"
+    mine.write_bytes(b"a finished plot")
+    try:
+        resume_checkpoint(run_dir)
+    except TerrasegError:
+        pass  # no checkpoint to resume from here: only the cleaning is under test
+    assert [p for p in stale if p.exists()] == [] and mine.exists()

@@ -89,7 +89,9 @@ def resume_checkpoint(run_dir: Path, ckpt: Path | None = None) -> Path:
     from terraseg._io import clean_stale_temporaries
 
     folder = run_dir / "checkpoints"
-    clean_stale_temporaries(folder)
+    # a killed run can leave a temporary in any folder it writes (checkpoints, plots, bundle, the run itself)
+    for part in [run_dir, *(p for p in run_dir.iterdir() if p.is_dir())] if run_dir.is_dir() else []:
+        clean_stale_temporaries(part)
     ckpt = ckpt if ckpt is not None else folder / LAST
     problem = checkpoint_problem(ckpt)
     if problem is None:
