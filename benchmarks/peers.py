@@ -452,13 +452,17 @@ def spawn_row(cfg: dict) -> dict:
 # ------------------------------------------------------------------------------------------------ compare
 
 def grid_cost(size: int, tile: int, overlap: int) -> dict:
-    """Tiles and megapixels through the network for a size x size scene (terraseg's tiler)."""
+    """Tiles and megapixels through the network for a size x size scene: terraseg's grid (its tile
+    fitted to the scene) and the grid of ``tile`` itself (what the plain loop and Deepness run)."""
     from terraseg.predict.tiler import TileGrid
 
-    grid = TileGrid(size, size, tile, overlap)
-    n = len(grid)
-    return {"tiles": n, "mp_through_network": round(n * grid.tile_height * grid.tile_width / 1e6, 2),
-            "vs_scene_pixels": round(n * grid.tile_height * grid.tile_width / size**2, 3)}
+    out = {}
+    for name, grid in (("fitted", TileGrid.for_scene(size, size, tile, overlap)),
+                       ("as_asked", TileGrid(size, size, tile, overlap))):
+        n, ts = len(grid), grid.tile_size
+        out[name] = {"tile": ts, "tiles": n, "mp_through_network": round(n * ts * ts / 1e6, 2),
+                     "vs_scene_pixels": round(n * ts * ts / size**2, 3)}
+    return out
 
 
 def compare(args, onnx: Path, work: Path) -> dict:

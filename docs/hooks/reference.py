@@ -5,12 +5,7 @@
 * ``reference/config.md``, ``reference/dataset.md``, ``reference/bundle.md``: every key of the
   shipped JSON Schemas (``src/terraseg/schemas/*.schema.json``) with type, default and description;
 * ``reference/api/*.md``: one mkdocstrings page per public area, members taken from the packages'
-  lazy export tables; an area whose package cannot be imported (still being written) is left out
-  of the site and of the nav.
-
-A page another issue is still writing (``PENDING_PAGES``) is left out of the nav, and links to it are
-logged as INFO, while its file is absent; every other missing page, file or anchor fails the strict
-build.
+  lazy export tables; a package that cannot be imported is a warning, so ``--strict`` fails.
 """
 
 from __future__ import annotations
@@ -281,8 +276,8 @@ def _importable(module: str) -> bool:
     try:
         importlib.import_module(module)
         return True
-    except Exception as exc:  # noqa: BLE001 - a package still being written
-        log.info("API reference: %s is not importable (%s); left out", module, exc)
+    except Exception as exc:  # noqa: BLE001 - reported, and --strict fails on the warning
+        log.warning("API reference: %s is not importable (%s); left out", module, exc)
         return False
 
 
@@ -343,27 +338,7 @@ def on_config(config):
                         fill(value)
 
     fill(config["nav"] or [])
-    config["nav"] = _drop_pending_pages(config["nav"] or [])
     return config
-
-
-# Pages another issue's engineer writes and commits (issue 25: the peers benchmark). The nav names
-# them; while one is absent from docs/ (a checkout before that commit) its entry is left out, logged
-# as INFO, instead of failing the strict build. Any other nav entry without its file still fails.
-PENDING_PAGES = {"benchmarks/peers.md"}
-
-
-def _drop_pending_pages(items):
-    out = []
-    for item in items:
-        target = item if isinstance(item, str) else (next(iter(item.values())) if isinstance(item, dict) else None)
-        if isinstance(target, str) and target in PENDING_PAGES and not (ROOT / "docs" / target).is_file():
-            log.info("pending page %s (written by its own issue) is not there yet; left out of the nav", target)
-            continue
-        if isinstance(item, dict):
-            item = {k: (_drop_pending_pages(v) if isinstance(v, list) else v) for k, v in item.items()}
-        out.append(item)
-    return out
 
 
 def on_files(files, config):
@@ -374,30 +349,3 @@ def on_files(files, config):
     for src_uri, content in generated.items():
         files.append(File.generated(config, src_uri, content=content))
     return files
-
-
-# --------------------------------------------------------------------- pages other issues still write
-
-class _PendingPages(logging.Filter):
-    """A link to a page of PENDING_PAGES is logged as INFO, not a strict-mode warning, while that
-    page is absent; every other missing file or anchor still fails the build."""
-
-    def __init__(self, docs_dir: Path):
-        super().__init__()
-        self.docs_dir = docs_dir
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno != logging.WARNING:
-            return True
-        message = record.getMessage()
-        for pending in PENDING_PAGES:
-            if f"'{pending}' is not found" in message and not (self.docs_dir / pending).exists():
-                log.info("pending page %s (written by its own issue): %s", pending, message)
-                return False
-        return True
-
-
-def on_startup(command, dirty):  # noqa: ARG001 - mkdocs hook signature
-    target = logging.getLogger("mkdocs.structure.pages")
-    if not any(isinstance(f, _PendingPages) for f in target.filters):
-        target.addFilter(_PendingPages(ROOT / "docs"))
