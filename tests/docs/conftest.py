@@ -3,8 +3,8 @@
 The folder holds what the docs' runnable blocks name, made here without downloads:
 
 * ``sample/``: the generated sample data set (``sample/dataset.yaml``, 4 scenes of 128 px);
-* ``model/``: a randomly initialised tiny U-Net bundle for the sample's classes, ``model.onnx`` its
-  ONNX export;
+* ``model/``: the suite's randomly initialised tiny U-Net bundle (``tiny_bundle``) for the sample's
+  classes, ``model.onnx`` its ONNX export;
 * ``scene.tif``: one sample scene as a 3-band GeoTIFF of 1 m Web Mercator pixels at 52° N;
 * ``examples/``: a copy of the project's example configs; ``../shared`` links to the real
   ``../shared`` beside the project (the Dubai data set), when it is there.
@@ -38,26 +38,14 @@ def _scene_geotiff(image_png: Path, out: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def docs_template(tmp_path_factory) -> Path:
-    import torch
-
-    from terraseg import models
-    from terraseg.bundle import BundleMeta, save_bundle
+def docs_template(tmp_path_factory, tiny_bundle) -> Path:
     from terraseg.data.sample import generate_sample
-    from terraseg.data.spec import load_spec
     from terraseg.export import export_onnx
 
     work = tmp_path_factory.mktemp("docs-template") / "work"
     work.mkdir()
-    spec = load_spec(generate_sample(work / "sample", n_images=4, size=128, seed=0))
-    torch.manual_seed(0)
-    options = {"base_channels": 4, "depth": 2}
-    net = models.build("unet", in_channels=spec.bands, num_classes=spec.num_classes, **options)
-    meta = BundleMeta(architecture="unet", options=options, in_channels=spec.bands, num_classes=spec.num_classes,
-                      classes=list(spec.class_names), colors=[list(c) for c in spec.colors],
-                      ignore_index=spec.ignore_index, mean=[127.5] * spec.bands, std=[64.0] * spec.bands,
-                      tile_size=64)
-    save_bundle(work / "model", net, meta)
+    generate_sample(work / "sample", n_images=4, size=128, seed=0)
+    shutil.copytree(tiny_bundle, work / "model")  # the suite's tiny U-Net: the generated sample's classes
     export_onnx(work / "model", work / "model.onnx", exporter="torchscript")
     _scene_geotiff(sorted((work / "sample" / "images").iterdir())[0], work / "scene.tif")
     shutil.copytree(ROOT / "examples", work / "examples")
