@@ -90,14 +90,14 @@ def finish_sinks(sinks) -> None:
     file, so on 2 cores the final writes of a prediction overlap instead of queueing. The first error
     is raised once all have ended."""
     sinks = list(sinks)
-    here = [s for s in sinks if s.reads_source]
-    pooled = [s for s in sinks if not s.reads_source]
-    if len(pooled) + len(here) < 2:
+    if len(sinks) < 2:
         for sink in sinks:
             sink.finish()
         return
     from concurrent.futures import ThreadPoolExecutor
 
+    here = [s for s in sinks if s.reads_source]
+    pooled = [s for s in sinks if not s.reads_source]
     errors = []
     with ThreadPoolExecutor(max(1, len(pooled)), thread_name_prefix="terraseg-sink") as pool:
         futures = [pool.submit(s.finish) for s in pooled]

@@ -90,8 +90,9 @@ def resume_checkpoint(run_dir: Path, ckpt: Path | None = None) -> Path:
 
     folder = run_dir / "checkpoints"
     # a killed run can leave a temporary in any folder it writes (checkpoints, plots, bundle, the run itself)
-    for part in [run_dir, *(p for p in run_dir.iterdir() if p.is_dir())] if run_dir.is_dir() else []:
-        clean_stale_temporaries(part)
+    if run_dir.is_dir():
+        for part in [run_dir, *(p for p in run_dir.iterdir() if p.is_dir())]:
+            clean_stale_temporaries(part)
     ckpt = ckpt if ckpt is not None else folder / LAST
     problem = checkpoint_problem(ckpt)
     if problem is None:
