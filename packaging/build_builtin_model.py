@@ -15,6 +15,7 @@ Reproduces, on a CPU, everything the package ships for it from the CC0 Dubai dat
 
     python packaging/build_builtin_model.py --steps 2500
     python packaging/build_builtin_model.py --skip-train runs/bench/builtin-.../bundle   # re-package only
+        [--train-json the-json-dubai.py-printed.json]
 
 Prints one JSON object with every figure of the card. Files are written to a temporary folder and
 moved into place at the end, so an interrupted build leaves the shipped model as it was.
@@ -140,6 +141,8 @@ def main(argv=None) -> int:
     ap.add_argument("--name", default=f"builtin-{time.strftime('%Y%m%d-%H%M%S')}")
     ap.add_argument("--out", default=str(ROOT / "runs" / "bench"))
     ap.add_argument("--skip-train", metavar="BUNDLE", help="package an already trained bundle")
+    ap.add_argument("--train-json", metavar="JSON", help="with --skip-train: the JSON benchmarks/dubai.py printed "
+                    "for that bundle, so the card and bundle.json record its steps, images and crops")
     ap.add_argument("--target", default=str(TARGET), help="the pretrained package folder")
     ap.add_argument("--recard", action="store_true", help="only write card.md again from the shipped build.json")
     args = ap.parse_args(argv)
@@ -158,7 +161,9 @@ def main(argv=None) -> int:
     load_before = [round(v, 2) for v in os.getloadavg()]
     t0 = time.time()
     if args.skip_train:
-        trained, train_result = Path(args.skip_train), {"skipped": True}
+        trained = Path(args.skip_train)
+        train_result = (json.loads(Path(args.train_json).read_text(encoding="utf-8")) if args.train_json
+                        else {"skipped": True})
         split_path = Path(args.out) / f"{args.name}-split.json"
         sys.path.insert(0, str(ROOT / "benchmarks"))
         from dubai import tile_split
