@@ -200,3 +200,41 @@ def test_nodata_pixels_get_ignore_index():
     pred = predict_array(backend, image, tile_size=32, nodata=0)
     assert (pred.classes[10:20, 5:15] == 255).all()
     assert (pred.classes[20:] < 5).all()
+
+
+def test_the_next_tile_row_is_read_while_the_model_runs():
+    """The model runs one batch ahead in its own thread: while it works on the first tile row, the
+    engine already reads the second. The first model call waits for that read; run one after the
+    other, the read would only come after the call returned, and the wait would time out."""
+    import threading
+
+    from terraseg.data.source import ArraySource
+    from terraseg.normalisation import Normaliser
+    from terraseg.predict.engine import run_tiles
+
+    second_row_read = threading.Event()
+    source = ArraySource(position_image(64, 32))
+    read_rows = source.read_rows
+
+    def recording_read(top, bottom):
+        if top > 0:
+            second_row_read.set()
+        return read_rows(top, bottom)
+
+    source.read_rows = recording_read
+    inner = PixelBackend(make_meta())
+    seen = []
+
+    class WaitingBackend:
+        meta = inner.meta
+
+        def __call__(self, batch):
+            if not seen:
+                seen.append(second_row_read.wait(timeout=20))
+            return inner(batch)
+
+    strips = []
+    run_tiles(WaitingBackend(), source, Normaliser.from_meta(inner.meta, source.count), tile_size=32, overlap=0,
+              batch_size=1, blend="cosine", tta="none", emit=lambda top, bottom, p, v: strips.append((top, bottom)))
+    assert seen == [True]
+    assert strips == [(0, 32), (32, 64)]
