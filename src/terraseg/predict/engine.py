@@ -6,8 +6,6 @@
    size fitted to the scene (:meth:`~terraseg.predict.tiler.TileGrid.for_scene`) unless the model
    takes only one input size;
 2. tiles are processed one tile row at a time, in batches, optionally with test-time augmentation;
-   the model runs one batch ahead in a thread of its own, so reading and normalising the next batch,
-   blending and the sinks' work overlap the model instead of leaving cores idle between its calls;
 3. each tile's probabilities are multiplied by a smooth blending window and added to a rolling band
    of ``tile_size`` rows (per-class weighted sums + summed weights);
 4. once a tile row is done, the rows above the next tile row are final: they are normalised and
@@ -134,46 +132,41 @@ def run_tiles(backend, source, normaliser, *, tile_size: int, overlap: int, batc
     done = 0
     if progress is not None:
         progress(0, total)
+    row_starts = grid.row_starts
     col_starts = grid.col_starts
     strips = grid.output_strips()
     batch_size = max(1, int(batch_size))
-
-    def batches():
-        """``(tile row, its columns, normalised batch, valid mask of the row, last batch of the row)``."""
-        for i, top in enumerate(grid.row_starts):
-            raw = np.asarray(source.read_rows(top, top + th))
-            if raw.shape != (th, width, source.count):
-                raise DataError(f"read {raw.shape} where ({th}, {width}, {source.count}) was expected")
-            valid = source.valid_rows(top, top + th, raw)
-            for b0 in range(0, len(col_starts), batch_size):
-                cols = col_starts[b0:b0 + batch_size]
-                batch = np.empty((len(cols), source.count, th, tw), np.float32)
+    for i, top in enumerate(row_starts):
+        raw = np.asarray(source.read_rows(top, top + th))
+        if raw.shape != (th, width, source.count):
+            raise DataError(f"read {raw.shape} where ({th}, {width}, {source.count}) was expected")
+        valid = source.valid_rows(top, top + th, raw)
+        for b0 in range(0, len(col_starts), batch_size):
+            if cancel is not None and cancel():
+                raise PredictionCancelled("prediction cancelled")
+            cols = col_starts[b0:b0 + batch_size]
+            batch = np.empty((len(cols), source.count, th, tw), np.float32)
+            for j, c in enumerate(cols):
+                normaliser.into(raw[:, c:c + tw, :], batch[j])
+            # nodata and non-finite pixels go to the model as the band mean (0 after normalisation)
+            if valid is not None:
                 for j, c in enumerate(cols):
-                    normaliser.into(raw[:, c:c + tw, :], batch[j])
-                # nodata and non-finite pixels go to the model as the band mean (0 after normalisation)
-                if valid is not None:
-                    for j, c in enumerate(cols):
-                        batch[j][:, ~valid[:, c:c + tw]] = 0.0
-                if raw.dtype.kind == "f":
-                    with np.errstate(invalid="ignore"):
-                        np.nan_to_num(batch, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
-                if pad_b or pad_r:
-                    batch = np.pad(batch, ((0, 0), (0, 0), (0, pad_b), (0, pad_r)), mode="symmetric")
-                yield i, cols, batch, valid, b0 + batch_size >= len(col_starts)
-
-    def blend_in(i, cols, probs, valid, row_done):
-        nonlocal done
-        if probs.shape != (len(cols), k, ts, ts):
-            raise DataError(f"model returned {probs.shape}; expected {(len(cols), k, ts, ts)}")
-        for j, c in enumerate(cols):
-            np.multiply(probs[j, :, :th, :tw], weight, out=scratch)
-            acc[:, :, c:c + tw] += scratch
-            wsum[:, c:c + tw] += weight
-        done += len(cols)
-        if progress is not None:
-            progress(done, total)
-        if not row_done:
-            return
+                    batch[j][:, ~valid[:, c:c + tw]] = 0.0
+            if raw.dtype.kind == "f":
+                with np.errstate(invalid="ignore"):
+                    np.nan_to_num(batch, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+            if pad_b or pad_r:
+                batch = np.pad(batch, ((0, 0), (0, 0), (0, pad_b), (0, pad_r)), mode="symmetric")
+            probs = infer(backend, batch, tta)
+            if probs.shape != (len(cols), k, ts, ts):
+                raise DataError(f"model returned {probs.shape}; expected {(len(cols), k, ts, ts)}")
+            for j, c in enumerate(cols):
+                np.multiply(probs[j, :, :th, :tw], weight, out=scratch)
+                acc[:, :, c:c + tw] += scratch
+                wsum[:, c:c + tw] += weight
+            done += len(cols)
+            if progress is not None:
+                progress(done, total)
         s_top, s_bottom = strips[i]
         n = s_bottom - s_top
         out = acc[:, :n]
@@ -185,31 +178,6 @@ def run_tiles(backend, source, normaliser, *, tile_size: int, overlap: int, batc
             wsum[:th - n] = wsum[n:]
         acc[:, th - n:] = 0
         wsum[th - n:] = 0
-
-    # The model runs one batch ahead in its own thread: reading and normalising the next batch,
-    # blending the last one and the sinks' work on finished rows (numpy and GDAL, which release the
-    # GIL) fill the cores the model leaves idle between and within its calls instead of waiting.
-    from concurrent.futures import ThreadPoolExecutor
-
-    pool = ThreadPoolExecutor(1, thread_name_prefix="terraseg-model")
-    try:
-        pending = None
-        for item in batches():
-            if cancel is not None and cancel():
-                raise PredictionCancelled("prediction cancelled")
-            future = pool.submit(infer, backend, item[2], tta)
-            if pending is not None:
-                blend_in(*_ready(pending))
-            pending = (item, future)
-        if pending is not None:
-            blend_in(*_ready(pending))
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _ready(pending):
-    (i, cols, _batch, valid, row_done), future = pending
-    return i, cols, future.result(), valid, row_done
 
 
 def predict_source(backend, source, sinks, normaliser=None, *, tile_size: int, overlap: int, batch_size: int = 4,
