@@ -452,16 +452,22 @@ def spawn_row(cfg: dict) -> dict:
 # ------------------------------------------------------------------------------------------------ compare
 
 def grid_cost(size: int, tile: int, overlap: int) -> dict:
-    """Tiles and megapixels through the network for a size x size scene: terraseg's grid (its tile
-    fitted to the scene) and the grid of ``tile`` itself (what the plain loop and Deepness run)."""
+    """Tiles and megapixels through the network for a size x size scene: terraseg's grid on this
+    machine (its tile fitted to the scene and to the tiles its ONNX backend runs side by side, at the
+    default batch of 4), the grid fitted for one tile at a time, and the grid of ``tile`` itself
+    (what the plain loop and Deepness run)."""
+    from terraseg._threads import inference_threads
     from terraseg.predict.tiler import TileGrid
 
+    at_once = inference_threads()
     out = {}
-    for name, grid in (("fitted", TileGrid.for_scene(size, size, tile, overlap)),
+    for name, grid in (("fitted", TileGrid.for_scene(size, size, tile, overlap, at_once=at_once, batch_size=4)),
+                       ("fitted_one_at_a_time", TileGrid.for_scene(size, size, tile, overlap)),
                        ("as_asked", TileGrid(size, size, tile, overlap))):
         n, ts = len(grid), grid.tile_size
-        out[name] = {"tile": ts, "tiles": n, "mp_through_network": round(n * ts * ts / 1e6, 2),
-                     "vs_scene_pixels": round(n * ts * ts / size**2, 3)}
+        out[name] = {"tile": ts, "tiles": n, "tiles_per_row": len(grid.col_starts),
+                     "mp_through_network": round(n * ts * ts / 1e6, 2), "vs_scene_pixels": round(n * ts * ts / size**2, 3)}
+    out["fitted"]["tiles_at_once"] = at_once
     return out
 
 
@@ -587,16 +593,23 @@ def sweep(args, onnx: Path, work: Path) -> dict:
 
 
 def tune(args, onnx: Path) -> dict:
-    """Seconds per tile of the ONNX backend by batch size, tiles in parallel or one intra-op run."""
-    from terraseg.predict.onnx_backend import OnnxBackend
+    """Seconds per tile of the ONNX backend by batch size, tiles in parallel or one intra-op run; and,
+    on fresh sessions as a predict run starts, 8 tiles as one tile per run or two per run."""
+    import onnxruntime as ort
+    from concurrent.futures import ThreadPoolExecutor
+
+    from terraseg.predict.onnx_backend import OnnxBackend, _session_options
     from terraseg.predict.options import tile_settings
 
     tile = tile_settings(_onnx_meta(onnx), args.tile)[0]
     x = np.random.default_rng(0).standard_normal((8, 3, tile, tile)).astype(np.float32)
     backends = {"tiles_in_parallel": OnnxBackend(onnx), "intra_op": OnnxBackend(onnx, parallel_tiles=False)}
+    threads = backends["intra_op"].threads
     for b in backends.values():
         b(x[:2])  # warm-up, and the parallel path's session
     seconds: dict = {f"{name}_batch_{bs}": [] for name in backends for bs in args.tune_batches}
+    fresh: dict = {f"{per_run}_per_run": [] for per_run in (1, 2)}
+    pool = ThreadPoolExecutor(threads)
     for _ in range(args.repeats):  # interleaved, so that load from other work hits all alike
         for name, b in backends.items():
             for bs in args.tune_batches:
@@ -604,8 +617,16 @@ def tune(args, onnx: Path) -> dict:
                 for i in range(0, 8, bs):
                     b(x[i:i + bs])
                 seconds[f"{name}_batch_{bs}"].append((time.perf_counter() - t) / 8)
-    return {"tile": tile, "threads": backends["intra_op"].threads, "tiles_timed": 8,
+        for per_run in (1, 2):  # a new single-threaded session: the first run of a shape is slow
+            session = ort.InferenceSession(str(onnx), _session_options(1), providers=["CPUExecutionProvider"])
+            feed = session.get_inputs()[0].name
+            t = time.perf_counter()
+            list(pool.map(lambda i: session.run(None, {feed: x[i:i + per_run]}), range(0, 8, per_run)))
+            fresh[f"{per_run}_per_run"].append((time.perf_counter() - t) / 8)
+    pool.shutdown()
+    return {"tile": tile, "threads": threads, "tiles_timed": 8,
             "s_per_tile_median": {k: round(statistics.median(v), 4) for k, v in seconds.items()},
+            "fresh_session_s_per_tile_median": {k: round(statistics.median(v), 4) for k, v in fresh.items()},
             "load_avg": load_avg()}
 
 

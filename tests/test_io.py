@@ -37,3 +37,25 @@ def test_json_round_trip(tmp_path):
 
     path = write_json_atomic(tmp_path / "m.json", {"miou": 0.5, "classes": ["a"]})
     assert json.loads(path.read_text()) == {"miou": 0.5, "classes": ["a"]}
+
+
+def test_pictures_are_saved_without_loading_every_pillow_plugin(tmp_path):
+    """Each picture suffix names its Pillow format (asking Pillow for its suffix table imports all its
+    plugins); the files written open as that format."""
+    import subprocess
+    import sys
+
+    from terraseg.data.raster import PIL_FORMATS
+    from terraseg.data.source import PIL_SUFFIXES
+
+    assert PIL_FORMATS.keys() == PIL_SUFFIXES
+    code = ("import sys, numpy as np; from terraseg.data.raster import write_raster; "
+            f"write_raster({str(tmp_path / 'a.png')!r}, np.zeros((8, 8, 3), np.uint8)); "
+            f"write_raster({str(tmp_path / 'a.jpg')!r}, np.zeros((8, 8, 3), np.uint8)); "
+            "assert 'PIL.TiffImagePlugin' not in sys.modules and 'PIL.IcnsImagePlugin' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    from PIL import Image
+
+    for suffix in (".png", ".jpg"):
+        with Image.open(tmp_path / f"a{suffix}") as img:
+            assert img.format == PIL_FORMATS[suffix]

@@ -98,3 +98,31 @@ def test_tiles_in_parallel_give_the_probabilities_of_one_plain_run(tmp_path_fact
     assert (got.argmax(axis=1) == expected.argmax(axis=1)).all()
     assert not OnnxBackend(path, threads=threads, parallel_tiles=False).parallel_tiles
     assert not OnnxBackend(path, threads=1).parallel_tiles
+
+
+class _RecordingSession:
+    def __init__(self, session):
+        self.session, self.batches = session, []
+
+    def run(self, names, feed):
+        self.batches.append(next(iter(feed.values())).shape[0])
+        return self.session.run(names, feed)
+
+
+def test_tiles_in_parallel_run_one_tile_per_run_and_the_leftover_on_all_threads(tmp_path_factory, tiny_bundle):
+    """A fresh session's first run of each batch shape is slow: every parallel run takes one tile, and
+    the tiles that do not fill the threads go to the intra-op session; the grid is fitted to fill them."""
+    from terraseg.export import export_onnx
+    from terraseg.predict.onnx_backend import OnnxBackend
+
+    path = tmp_path_factory.getbasetemp() / "parallel-tiles.onnx"
+    if not path.exists():
+        export_onnx(tiny_bundle, path, exporter="torchscript")
+    backend = OnnxBackend(path, threads=2)
+    assert backend.tiles_at_once == 2 and OnnxBackend(path, threads=1).tiles_at_once == 1
+    x = np.random.default_rng(0).standard_normal((5, 3, 32, 32)).astype(np.float32)
+    backend(x[:2])  # makes the single-threaded session
+    tiles, whole = _RecordingSession(backend._tile_session), _RecordingSession(backend.session)
+    backend._tile_session, backend.session = tiles, whole
+    backend(x)
+    assert tiles.batches == [1, 1, 1, 1] and whole.batches == [1]

@@ -64,6 +64,51 @@ def test_fitted_grid_of_a_dubai_sized_scene():
     assert TileGrid.for_scene(2448, 2448, 1024, 16).row_starts == [0, 816, 1616]
 
 
+def test_a_backend_running_two_tiles_at_once_gets_no_tile_run_alone():
+    """On 2 cores the ONNX backend runs 2 tiles side by side and a leftover tile alone on both cores:
+    1224 px at 512/16 fits 3 tiles of 448 px per row (one alone in every batch), so the grid takes 4
+    of 320 px, every batch even, and the blended result is still the untiled one."""
+    meta = make_meta(bands=3, num_classes=4)
+    image = position_image(1224, 1224)
+    one = PixelBackend(meta)
+    predict_array(one, image, tile_size=512, overlap=16, batch_size=4)
+    assert {s[0] for s in one.shapes} == {3} and {s[2:] for s in one.shapes} == {(448, 448)}
+    two = PixelBackend(meta)
+    two.tiles_at_once = 2
+    got = predict_array(two, image, tile_size=512, overlap=16, batch_size=4, return_probabilities=True)
+    assert {s[0] for s in two.shapes} == {4} and {s[2:] for s in two.shapes} == {(320, 320)}
+    assert len(two.shapes) == 4  # 4 tile rows of 4
+    whole = predict_array(PixelBackend(meta), image, tile_size=1248, overlap=16, return_probabilities=True)
+    np.testing.assert_allclose(got.probabilities, whole.probabilities, atol=1e-5)
+
+
+@pytest.mark.parametrize("h,w", [(2448, 2448), (4096, 4096), (900, 900), (10000, 10000), (3000, 700)])
+def test_tiles_side_by_side_fill_every_batch_without_much_more_network_pixels(h, w):
+    """Whatever tile is chosen for 2 tiles at once: at most one more tile per row than the fitted grid,
+    a tile never above the asked size, and no more network pixels than running the fitted grid's
+    leftover tiles at 1.5x their cost (counted here tile by tile, batch by batch)."""
+    def weighted_pixels(grid):
+        cols, total = len(grid.col_starts), 0.0
+        for b0 in range(0, cols, 4):
+            batch = min(4, cols - b0)
+            total += sum(1.0 if j < batch - batch % 2 else 1.5 for j in range(batch))
+        return total * len(grid.row_starts) * grid.tile_size ** 2
+
+    fitted = TileGrid.for_scene(h, w, 1024, 16)
+    paired = TileGrid.for_scene(h, w, 1024, 16, at_once=2, batch_size=4)
+    assert paired.tile_size <= fitted.tile_size <= 1024
+    assert len(fitted.col_starts) <= len(paired.col_starts) <= len(fitted.col_starts) + 1
+    assert weighted_pixels(paired) <= weighted_pixels(fitted)
+    if paired.tile_size != fitted.tile_size:
+        assert len(paired.col_starts) % 2 == 0  # the extra column made every batch even
+
+
+def test_the_dubai_sized_scene_on_two_cores():
+    # 3 tiles of 832 px per row leave one alone per row; 4 of 640 px (6.6 MP, not 6.2) run in pairs
+    assert TileGrid.for_scene(2448, 2448, 1024, 16, at_once=2, batch_size=4).tile_size == 640
+    assert TileGrid.for_scene(2448, 2448, 1024, 16, at_once=1, batch_size=4).tile_size == 832
+
+
 def test_fixed_input_model_gets_the_full_tile_and_others_a_fitted_one():
     meta = make_meta(bands=3, num_classes=4)
     image = position_image(100, 90)

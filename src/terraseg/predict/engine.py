@@ -104,6 +104,12 @@ def fits_tiles(backend) -> bool:
     return getattr(backend, "fixed_input_size", None) is None
 
 
+def tiles_at_once(backend) -> int:
+    """How many tiles the backend runs side by side (the ONNX backend on several cores); the tile grid
+    is fitted so that batches fill them."""
+    return max(1, int(getattr(backend, "tiles_at_once", 1)))
+
+
 def run_tiles(backend, source, normaliser, *, tile_size: int, overlap: int, batch_size: int, blend: str,
               tta: str, emit: EmitFn, progress: ProgressFn | None = None,
               cancel: CancelFn | None = None, fit_tiles: bool = True) -> None:
@@ -120,7 +126,8 @@ def run_tiles(backend, source, normaliser, *, tile_size: int, overlap: int, batc
     meta = backend.meta
     k = int(meta.num_classes)
     grid = TileGrid.for_scene(source.height, source.width, int(tile_size), int(overlap),
-                              fit=fit_tiles and fits_tiles(backend))
+                              fit=fit_tiles and fits_tiles(backend), at_once=tiles_at_once(backend),
+                              batch_size=batch_size)
     th, tw, ts = grid.tile_height, grid.tile_width, grid.tile_size
     pad_b, pad_r = grid.pad_amounts()
     weight = window_2d(th, tw, blend)

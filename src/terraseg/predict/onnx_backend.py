@@ -139,12 +139,13 @@ class OnnxBackend:
     ``device="cuda"``); ``threads`` is the number of cores to use (default: one per physical core,
     ``terraseg._threads``).
 
-    On the CPU a batch of several tiles runs as ``threads`` concurrent single-threaded runs, each on
-    its share of the tiles (``parallel_tiles``): a convolution split over cores waits for the slowest
-    core at every operator, whole tiles per core do not; measured 1.1-1.6x the tiles per second of
-    one intra-op parallel run on 2 cores (``benchmarks/peers.py``), most when other work shares the
-    cores. Tiles that do not fill every thread (a single tile, the last of an uneven batch) run on
-    ``session``, whose operators use ``threads`` intra-op threads.
+    On the CPU a batch of several tiles runs as ``threads`` concurrent single-threaded runs of one
+    tile each (``parallel_tiles``): a convolution split over cores waits for the slowest core at every
+    operator, whole tiles per core do not; measured 1.1-1.6x the tiles per second of one intra-op
+    parallel run on 2 cores (``benchmarks/peers.py``), most when other work shares the cores. Tiles
+    that do not fill every thread (a single tile, the last of an uneven batch) run on ``session``,
+    whose operators use ``threads`` intra-op threads; ``tiles_at_once`` tells the tile grid how many
+    run side by side, so that it can avoid such tiles.
     """
 
     name = "onnx"
@@ -197,6 +198,7 @@ class OnnxBackend:
         self.output_name = self.session.get_outputs()[0].name
         on_cpu = self.providers[0] == "CPUExecutionProvider"
         self.parallel_tiles = bool(parallel_tiles) and self.threads > 1 and on_cpu
+        self.tiles_at_once = self.threads if self.parallel_tiles else 1
         self._tile_session = None  # single-threaded, shared by the concurrent runs (made on first use)
         self._pool = None
         self._lock = threading.Lock()
@@ -215,10 +217,12 @@ class OnnxBackend:
         # whole tiles per thread; the tiles left over when the batch does not divide evenly run on the
         # intra-op session afterwards (3 tiles on 2 cores: 2 in parallel, then 1 on both cores, instead
         # of 2 + 1 in parallel with one core idle for a tile's time)
+        # one tile per run: a fresh session's first run of each input shape is slow (its memory is
+        # planned and touched), and runs of 2 tiles each cost more than 2 runs of 1 over a predict run
+        # (docs/benchmarks/peers.md)
         n = batch.shape[0]
         even = n - n % self.threads
-        parts = np.array_split(batch[:even], self.threads)  # onnxruntime releases the GIL
-        outs = list(self._pool.map(lambda part: session.run(names, {feed: np.ascontiguousarray(part)})[0], parts))
+        outs = list(self._pool.map(lambda i: session.run(names, {feed: batch[i:i + 1]})[0], range(even)))  # GIL released
         if even < n:
             outs.append(self.session.run(names, {feed: np.ascontiguousarray(batch[even:])})[0])
         return np.concatenate(outs)

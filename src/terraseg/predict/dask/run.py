@@ -43,9 +43,10 @@ def _scene_size(path) -> tuple[int, int] | None:
 
 
 def _split_plans(items: list[_Item], opts, tile: int, overlap: int, workers: int, block_rows: int | None,
-                 fit: bool) -> dict:
+                 fit: bool, at_once: int = 1) -> dict:
     """``{item index: (TileGrid, tile rows per block)}`` for the scenes to split; each grid's tile size
-    is fitted to its whole scene (``fit``), as a single-process run would fit it."""
+    is fitted to its whole scene (``fit``, ``at_once`` tiles side by side), as a single-process run
+    with the same backend would fit it."""
     from terraseg.predict.dask.blocks import rows_per_block
     from terraseg.predict.tiler import TileGrid
 
@@ -55,7 +56,8 @@ def _split_plans(items: list[_Item], opts, tile: int, overlap: int, workers: int
     for item in items:
         size = _scene_size(item.path)
         if size is not None:
-            grids[item.index] = TileGrid.for_scene(size[0], size[1], tile, overlap, fit=fit)
+            grids[item.index] = TileGrid.for_scene(size[0], size[1], tile, overlap, fit=fit, at_once=at_once,
+                                                   batch_size=opts.batch_size)
     total = sum(len(g) for g in grids.values())
     plans = {}
     for index, grid in grids.items():
@@ -68,7 +70,7 @@ def _split_plans(items: list[_Item], opts, tile: int, overlap: int, workers: int
 def predict_on_cluster(backend, files, names, out_dir, opts, result, *, resume: bool, workers: int | None,
                        scheduler, block_rows: int | None, log, progress):
     """Predict ``files`` on a cluster into ``out_dir``; fills and returns ``result`` (a ``BatchResult``)."""
-    from terraseg.predict.engine import fits_tiles
+    from terraseg.predict.engine import fits_tiles, tiles_at_once
     from terraseg.predict.resume import failure_message, is_finished
     from terraseg.predict.dask.cluster import connect, require_distributed, worker_count, workers_per_host
     from terraseg.predict.options import output_paths, validate
@@ -96,7 +98,8 @@ def predict_on_cluster(backend, files, names, out_dir, opts, result, *, resume: 
         files_task = progress.add_task("files", total=len(files), completed=len(result.skipped))
         plugin = ModelPlugin(payload, workers_per_host(client))
         client.register_plugin(plugin, name=plugin.name)
-        plans = _split_plans(todo, opts, tile, overlap, worker_count(client), block_rows, fits_tiles(backend))
+        plans = _split_plans(todo, opts, tile, overlap, worker_count(client), block_rows, fits_tiles(backend),
+                             tiles_at_once(backend))
         blocks_task = progress.add_task("blocks", total=0, visible=bool(plans))
         run_id = uuid.uuid4().hex[:8]
         futures = {}
