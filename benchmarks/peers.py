@@ -457,11 +457,12 @@ def grid_cost(size: int, tile: int, overlap: int) -> dict:
     default batch of 4), the grid fitted for one tile at a time, and the grid of ``tile`` itself
     (what the plain loop and Deepness run)."""
     from terraseg._threads import inference_threads
+    from terraseg.predict.options import PredictOptions
     from terraseg.predict.tiler import TileGrid
 
-    at_once = inference_threads()
+    at_once, batch = inference_threads(), PredictOptions().batch_size
     out = {}
-    for name, grid in (("fitted", TileGrid.for_scene(size, size, tile, overlap, at_once=at_once, batch_size=4)),
+    for name, grid in (("fitted", TileGrid.for_scene(size, size, tile, overlap, at_once=at_once, batch_size=batch)),
                        ("fitted_one_at_a_time", TileGrid.for_scene(size, size, tile, overlap)),
                        ("as_asked", TileGrid(size, size, tile, overlap))):
         n, ts = len(grid), grid.tile_size

@@ -214,12 +214,11 @@ class OnnxBackend:
                     self._tile_session = ort.InferenceSession(str(self.path), _session_options(1),
                                                               providers=self.providers)
         session, names, feed = self._tile_session, [self.output_name], self.input_name
-        # whole tiles per thread; the tiles left over when the batch does not divide evenly run on the
-        # intra-op session afterwards (3 tiles on 2 cores: 2 in parallel, then 1 on both cores, instead
-        # of 2 + 1 in parallel with one core idle for a tile's time)
-        # one tile per run: a fresh session's first run of each input shape is slow (its memory is
-        # planned and touched), and runs of 2 tiles each cost more than 2 runs of 1 over a predict run
-        # (docs/benchmarks/peers.md)
+        # one whole tile per run and thread: a fresh session's first run of each input shape is slow
+        # (its memory is planned and touched), so runs of 2 tiles cost more than 2 runs of 1 over a
+        # predict run (docs/benchmarks/peers.md). The tiles left over when the batch does not divide
+        # evenly run on the intra-op session afterwards (3 tiles on 2 cores: 2 in parallel, then 1 on
+        # both cores, instead of 2 + 1 in parallel with one core idle for a tile's time)
         n = batch.shape[0]
         even = n - n % self.threads
         outs = list(self._pool.map(lambda i: session.run(names, {feed: batch[i:i + 1]})[0], range(even)))  # GIL released

@@ -67,6 +67,11 @@ def _round_up(n: int, multiple: int) -> int:
     return -(-n // multiple) * multiple
 
 
+def _tile_for(length: int, n: int, overlap: int, multiple: int) -> int:
+    """The smallest tile, a multiple of ``multiple``, of which ``n`` overlapping ones cover ``length``."""
+    return _round_up(-(-(length + (n - 1) * overlap) // n), multiple)
+
+
 def fitted_tile_size(height: int, width: int, tile_size: int, overlap: int, multiple: int = FIT_MULTIPLE) -> int:
     """The smallest square tile, a multiple of ``multiple`` and at most ``tile_size``, whose grid has no
     more tiles per axis than ``tile_size``'s.
@@ -79,15 +84,16 @@ def fitted_tile_size(height: int, width: int, tile_size: int, overlap: int, mult
     def axis(length: int) -> int:
         if length <= tile_size:
             return _round_up(length, multiple)
-        n = len(axis_starts(length, tile_size, tile_size - overlap))
-        return _round_up(-(-(length + (n - 1) * overlap) // n), multiple)
+        return _tile_for(length, len(axis_starts(length, tile_size, tile_size - overlap)), overlap, multiple)
 
     fitted = max(axis(height), axis(width), _round_up(overlap + 1, multiple))
     return min(int(tile_size), fitted)
 
 
 # A tile that does not fill every parallel run (the last of a batch of 3 on 2 cores) runs alone on all
-# cores, at about 1.5x the time per tile of tiles run side by side (benchmarks/peers.py --tune, 2 cores).
+# cores: 1.2-1.3x the time per tile of tiles run side by side in --tune's warm runs
+# (benchmarks/peers.py, 2 cores), more in a predict run, where that session's first run is slow too
+# (the 2448² scene: 3.79 s with no tile alone against 4.36 s, docs/benchmarks/peers.md).
 LEFTOVER_COST = 1.5
 
 
@@ -109,11 +115,12 @@ def parallel_tile_size(height: int, width: int, tile_size: int, overlap: int, at
     fitted = fitted_tile_size(height, width, tile_size, overlap, multiple)
     if at_once < 2:
         return fitted
-    best, cost = fitted, _grid_cost(TileGrid(height, width, fitted, overlap), at_once, batch_size)
-    base = len(TileGrid(height, width, fitted, overlap).col_starts)
+    grid = TileGrid(height, width, fitted, overlap)
+    best, cost = fitted, _grid_cost(grid, at_once, batch_size)
+    base = len(grid.col_starts)
     smallest = _round_up(overlap + 1, multiple)
     for n in range(base + 1, base + at_once):
-        tile = max(_round_up(-(-(width + (n - 1) * overlap) // n), multiple), smallest)
+        tile = max(_tile_for(width, n, overlap, multiple), smallest)
         if tile >= best:
             continue
         c = _grid_cost(TileGrid(height, width, tile, overlap), at_once, batch_size)
